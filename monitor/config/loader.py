@@ -1,0 +1,191 @@
+"""Load a YAML configuration file safely, strictly, and report every problem at once.
+
+String values may reference the environment as ``${NAME}`` or ``${NAME:-default}``;
+``MONITOR_KAFKA_BOOTSTRAP_SERVERS`` overrides ``kafka.bootstrap_servers`` and
+``kafka.sasl_password_file`` is read into ``kafka.sasl_password``.
+
+>>> config = load_config_text("kafka:\\n  group_id: ${GROUP:-ops}\\n", env={})
+>>> config.kafka.group_id
+'ops'
+>>> try:
+...     load_config_text("kafka:\\n  grup_id: x\\nmetrics:\\n  port: -1\\n", source="bad.yaml")
+... except ConfigError as err:
+...     print(err)
+bad.yaml:2: kafka.grup_id: unknown key (got 'x')
+bad.yaml:4: metrics.port: Input should be greater than or equal to 0 (got -1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from monitor.config.exceptions import ConfigError, ConfigIssue
+from monitor.config.schema import MonitorConfig
+
+BOOTSTRAP_ENV = "MONITOR_KAFKA_BOOTSTRAP_SERVERS"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> MonitorConfig:
+    """Load and validate the configuration file at ``path``.
+
+    Raises :class:`ConfigError` listing every issue (file, line, key path, value).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [ConfigIssue("(file)", f"cannot read: {exc}")]) from exc
+    return load_config_text(text, source=str(path), env=env)
+
+
+def load_config_text(
+    text: str, source: str = "<string>", env: Mapping[str, str] | None = None
+) -> MonitorConfig:
+    """Validate configuration YAML given as text (see :func:`load_config`)."""
+    env = os.environ if env is None else env
+    issues: list[ConfigIssue] = []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [ConfigIssue("(file)", f"not valid YAML: {exc}", None, line)]) from exc
+    lines: dict[tuple[str | int, ...], int] = {}
+    if root is not None:
+        _index_lines(root, (), lines, issues)
+    data = yaml.safe_load(text) if root is not None else {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigIssue("(root)", "expected a mapping of sections", data, 1)])
+    data = _interpolate(data, (), env, issues, lines)
+    _apply_env_overrides(data, env)
+    _read_secret_files(data, issues, lines)
+    try:
+        config = MonitorConfig.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as exc:
+        issues.extend(_issues_from(exc, lines))
+        config = None
+    if issues or config is None:
+        raise ConfigError(source, issues)
+    return config
+
+
+def _index_lines(
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    issues: list[ConfigIssue],
+) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                issues.append(
+                    ConfigIssue(_dotted((*path, key)), "duplicate key", None, key_node.start_mark.line + 1)
+                )
+            seen.add(key)
+            _index_lines(value_node, (*path, key), lines, issues)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), lines, issues)
+
+
+def _interpolate(
+    value: Any,
+    path: tuple[str | int, ...],
+    env: Mapping[str, str],
+    issues: list[ConfigIssue],
+    lines: dict[tuple[str | int, ...], int],
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), env, issues, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), env, issues, lines) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        issues.append(
+            ConfigIssue(_dotted(path), f"environment variable {name} is not set", None, lines.get(path))
+        )
+        return ""
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    servers = env.get(BOOTSTRAP_ENV)
+    if servers:
+        kafka = data.setdefault("kafka", {})
+        if isinstance(kafka, dict):
+            kafka["bootstrap_servers"] = servers
+
+
+def _read_secret_files(
+    data: dict[str, Any], issues: list[ConfigIssue], lines: dict[tuple[str | int, ...], int]
+) -> None:
+    kafka = data.get("kafka")
+    if not isinstance(kafka, dict) or not kafka.get("sasl_password_file"):
+        return
+    secret_path = kafka["sasl_password_file"]
+    where = ("kafka", "sasl_password_file")
+    if kafka.get("sasl_password"):
+        issues.append(
+            ConfigIssue(_dotted(where), "give sasl_password or sasl_password_file, not both",
+                        None, lines.get(where))
+        )
+        return
+    try:
+        kafka["sasl_password"] = Path(str(secret_path)).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        issues.append(ConfigIssue(_dotted(where), f"cannot read secret file: {exc.strerror}",
+                                  secret_path, lines.get(where)))
+
+
+def _issues_from(
+    exc: ValidationError, lines: dict[tuple[str | int, ...], int]
+) -> list[ConfigIssue]:
+    issues = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+        shown = error.get("input") if error["type"] not in ("missing",) else None
+        if isinstance(shown, dict):
+            shown = None
+        line = _nearest_line(loc, lines)
+        if "password" in _dotted(loc):
+            shown = "***"
+        issues.append(ConfigIssue(_dotted(loc) or "(root)", message, shown, line))
+    return issues
+
+
+def _nearest_line(loc: tuple[Any, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")

@@ -1,0 +1,1 @@
+"""Demo data: deterministic synthetic metric streams and the NAB corpus loader."""

@@ -1,0 +1,21 @@
+"""Errors raised while setting up Kafka: the embedded broker and topic administration."""
+
+from monitor.exceptions import MonitorError
+
+
+class KafkaSetupError(MonitorError):
+    """Kafka could not be set up: a broker is unreachable or a topic cannot be created.
+
+    >>> isinstance(KafkaSetupError("no broker at 127.0.0.1:9092"), MonitorError)
+    True
+    """
+
+
+class BrokerError(KafkaSetupError):
+    """The embedded broker failed to start, or died.
+
+    The message carries the tail of the broker's log when one is available.
+
+    >>> issubclass(BrokerError, KafkaSetupError)
+    True
+    """

@@ -1,0 +1,60 @@
+"""The decoded form of an input record: one or more points of metric streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def stream_key(name: str, labels: Labels) -> str:
+    """Return the identity of a stream: its name plus its sorted labels.
+
+    The form is the Prometheus series notation, so it reads naturally in logs.
+
+    >>> stream_key("cpu", (("host", "h1"), ("dc", "eu")))
+    'cpu{dc="eu",host="h1"}'
+    >>> stream_key("cpu", ())
+    'cpu'
+    """
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One observation of one metric stream.
+
+    ``labels`` are sorted by name; ``ts`` is seconds since the Unix epoch (UTC);
+    ``value`` is finite.
+
+    >>> p = Point("cpu.host-1", (("host", "host-1"),), 1700000000.0, 0.93)
+    >>> p.key
+    'cpu.host-1{host="host-1"}'
+    """
+
+    name: str
+    labels: Labels
+    ts: float
+    value: float
+
+    @property
+    def key(self) -> str:
+        return stream_key(self.name, self.labels)
+
+
+class Decoder(Protocol):
+    """Turns the bytes of one Kafka record value into points.
+
+    Raises :class:`monitor.records.exceptions.RecordRejected` when the record
+    cannot be decoded or validated; never any other exception.
+    """
+
+    def __call__(self, payload: bytes) -> list[Point]: ...

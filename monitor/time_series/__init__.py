@@ -1,0 +1,5 @@
+"""Vectorised online forecasters (one row per stream)."""
+
+from monitor.time_series.holt_winters import HoltWinters
+
+__all__ = ["HoltWinters"]

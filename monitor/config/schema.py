@@ -140,19 +140,19 @@ class WeightsConfig(_Section):
 
 
 class ThresholdConfig(_Section):
-    """From the combined raw score to an alert decision."""
+    """From the combined raw score to a calibrated score and an alert decision."""
 
-    long_window: int = Field(1000, ge=10)
-    """Span (points) of the long-run mean/variance of raw scores (anomaly likelihood)."""
-    short_window: int = Field(5, ge=1)
-    """Span (points) of the short-run average of raw scores."""
-    min_std: float = Field(0.02, gt=0)
-    """Floor of the long-run standard deviation of raw scores."""
-    quantile: float = Field(0.995, gt=0.5, lt=1)
+    tail_quantile: float = Field(0.98, ge=0.5, lt=1)
+    """Quantile of each stream's raw scores where its exponential tail model starts."""
+    window: int = Field(1000, ge=2)
+    """Span (points) over which the tail model follows the stream."""
+    short_window: int = Field(1, ge=1)
+    """Span (points) of the average of raw scores that is scored; 1 scores each point alone."""
+    guard_quantile: float = Field(0.999, gt=0.5, lt=1)
     """The threshold never sits below this streaming quantile of the stream's own scores."""
-    quantile_step: float = Field(0.02, gt=0, le=0.5)
+    guard_step: float = Field(0.01, gt=0, le=0.5)
     critical: float = Field(0.8, gt=0, le=1)
-    """Scores at or above this are 'critical', others 'warning'."""
+    """Anomalous points scoring at or above this are 'critical', others 'warning'."""
 
 
 class DetectorConfig(_Section):

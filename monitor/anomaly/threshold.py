@@ -1,0 +1,144 @@
+"""From raw detector scores to calibrated scores and alert decisions, per stream.
+
+Raw scores are not comparable across streams: a noisy stream scores high all
+the time, and no single cut suits every stream. :class:`TailThreshold` turns a
+stream's raw score into the probability of a score at least that high under the
+stream's own recent score distribution, with a peaks-over-threshold model (a
+light form of SPOT, Siffer et al. 2017): each stream tracks the ``tail_quantile``
+of its transformed raw scores ``y = -log(1 - raw)`` and the mean excess above
+it, and the tail beyond is taken as exponential::
+
+    P(Y > y) = (1 - tail_quantile) * exp(-(y - q) / mean_excess)
+
+The score is ``-log10(P) / 10`` in [0, 1], comparable across streams (0.5 means
+a one-in-100,000 point). The alert threshold is set per stream by its
+sensitivity and raised to a streaming high quantile of the stream's own scores
+when the stream alerts more often than its sensitivity promises. Points judged
+anomalous are kept out of the tail model, so an open anomaly does not become
+normal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.state import ArraySpec, ArrayState
+from monitor.stats import EWMeanVar
+
+LN10 = float(np.log(10.0))
+
+
+def sensitivity_threshold(sensitivity: np.ndarray | float) -> np.ndarray:
+    """Score level at which a stream of the given sensitivity alerts.
+
+    Sensitivity 0.5 alerts at a tail probability of 1e-5 (score 0.5), 1 at 1e-2,
+    0 at 1e-8.
+
+    >>> sensitivity_threshold(np.array([0.0, 0.5, 1.0])).tolist()
+    [0.8, 0.5, 0.2]
+    """
+    return np.round((2.0 + 6.0 * (1.0 - np.asarray(sensitivity, dtype=np.float64))) / 10.0, 12)
+
+
+class TailThreshold:
+    """Per-stream calibrated score of raw detector scores, and an adaptive threshold.
+
+    Parameters
+    ----------
+    tail_quantile
+        Quantile of transformed raw scores where the exponential tail starts.
+    window
+        Span in points of the tail model (quantile step and mean-excess average).
+    short_window
+        Span in points of the average of transformed raw scores that is scored
+        (1 scores each point on its own).
+    guard_quantile
+        The threshold never sits below this streaming quantile of the stream's scores.
+    guard_step
+        Step of the stochastic-approximation tracker of that quantile.
+
+    Examples
+    --------
+    >>> gate = TailThreshold(window=100)
+    >>> row = np.array([0])
+    >>> rng = np.random.default_rng(0)
+    >>> for t, raw in enumerate(rng.uniform(0.1, 0.4, 500)):
+    ...     _ = gate.update(row, np.array([raw]), np.array([0.5]), np.array([t >= 300]))
+    >>> score, threshold = gate.update(row, np.array([0.95]), np.array([0.5]), np.array([True]))
+    >>> bool(score[0] > threshold[0]), threshold.tolist()
+    (True, [0.5])
+    """
+
+    def __init__(
+        self,
+        tail_quantile: float = 0.98,
+        window: int = 1000,
+        short_window: int = 1,
+        guard_quantile: float = 0.999,
+        guard_step: float = 0.01,
+        capacity: int = 16,
+    ) -> None:
+        if not 0.5 <= tail_quantile < 1:
+            raise ValueError(f"tail_quantile must be in [0.5, 1), got {tail_quantile}")
+        if window < 2 or short_window < 1:
+            raise ValueError(f"window must be >= 2 and short_window >= 1, got {window}, {short_window}")
+        if not 0.5 < guard_quantile < 1:
+            raise ValueError(f"guard_quantile must be in (0.5, 1), got {guard_quantile}")
+        if not 0 < guard_step <= 0.5:
+            raise ValueError(f"guard_step must be in (0, 0.5], got {guard_step}")
+        self.tail_quantile = tail_quantile
+        self.window = window
+        self.short_window = short_window
+        self.guard_quantile = guard_quantile
+        self.guard_step = guard_step
+        self.short = EWMeanVar(2.0 / (short_window + 1), capacity)
+        # Both halves of the tail model follow about ``window`` points: the quantile
+        # moves in steps of the mean excess over the expected number of exceedances,
+        # and the mean excess averages over about that many exceedances.
+        exceedances = window * (1.0 - tail_quantile)
+        self._quantile_step = 1.0 / (exceedances + 1.0)
+        self._excess_rate = 2.0 / (exceedances + 1.0)
+        self.state = ArrayState(
+            {
+                "tail_start": ArraySpec((), np.float64, 0.0),
+                "mean_excess": ArraySpec((), np.float64, 0.1),
+                "guard": ArraySpec((), np.float64, 0.0),
+            },
+            capacity,
+        )
+
+    def update(
+        self,
+        rows: np.ndarray,
+        raw: np.ndarray,
+        sensitivity: np.ndarray,
+        warm: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Score raw values in [0, 1] of ``rows`` (distinct), then learn them.
+
+        Returns (score, threshold). ``warm`` marks streams past their warm-up:
+        before it every value is learned and the guard quantile stays put; after
+        it, values scoring at or above the threshold are not learned.
+        """
+        self.state.ensure_rows(rows)
+        s = self.state
+        y = -np.log1p(-np.clip(raw, 0.0, 1.0 - 1e-12))
+        self.short.update(rows, y)
+        y = self.short.mean(rows)
+        start = s.tail_start[rows]
+        excess = s.mean_excess[rows]
+        log10_tail = np.log10(1.0 - self.tail_quantile) - np.maximum(y - start, 0.0) / excess / LN10
+        score = np.clip(-log10_tail / 10.0, 0.0, 1.0)
+        guard = s.guard[rows]
+        threshold = np.minimum(np.maximum(sensitivity_threshold(sensitivity), guard), 1.0)
+
+        learn = ~warm | (score < threshold)
+        above = y > start
+        step = self._quantile_step * excess * (above - (1.0 - self.tail_quantile))
+        s.tail_start[rows] = np.where(learn, np.maximum(start + step, 0.0), start)
+        new_excess = excess + self._excess_rate * (y - start - excess)
+        grow = learn & above
+        s.mean_excess[rows] = np.where(grow, np.maximum(new_excess, 1e-6), excess)
+        guard_step = self.guard_step * (self.guard_quantile - (score < guard))
+        s.guard[rows] = np.where(warm, np.clip(guard + guard_step, 0.0, 1.0), guard)
+        return score, threshold

@@ -1,0 +1,272 @@
+"""The per-stream detection core: every model, applied to a polled batch as rounds.
+
+For each point, in this order (each point is scored before it is learned):
+
+1. the forecaster's expected value and a prediction interval from the
+   exponentially weighted spread of its past residuals;
+2. three detector scores in [0, 1]: the forecast residual, the deviation from
+   the rolling window, and half-space trees over [value z, residual z,
+   first-difference z] squashed into [0, 1];
+3. their weighted mean, the raw score, turned by :class:`TailThreshold`
+   into the stream's anomaly score and compared with its adaptive threshold;
+4. no alert before the stream's warm-up is over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.anomaly.hst import HalfSpaceTrees
+from monitor.anomaly.threshold import TailThreshold
+from monitor.config.schema import DetectorConfig, MonitorConfig
+from monitor.detection.rounds import plan_rounds
+from monitor.detection.streams import StreamTable
+from monitor.records.base import Point
+from monitor.state import ArraySpec, ArrayState
+from monitor.stats import EWMeanVar, RollingMeanVar
+from monitor.time_series import HoltWinters
+
+DETECTORS = ("forecast", "rolling", "hst")
+"""Names of the detectors, in the order of :attr:`Scored.contributions` columns."""
+
+_RELATIVE_SCALE_FLOOR = 1e-6
+_ABSOLUTE_SCALE_FLOOR = 1e-9
+_RESIDUAL_CLIP = 6.0
+"""Residuals beyond this many standard deviations are clipped before they update the spread."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Outcome of every applied point of a batch, aligned with :attr:`index`.
+
+    ``index`` points into the batch given to :meth:`Detector.process`;
+    ``contributions`` has one column per name in :data:`DETECTORS`.
+    """
+
+    index: np.ndarray
+    rows: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray
+    threshold: np.ndarray
+    anomalous: np.ndarray
+    severity_critical: np.ndarray
+    contributions: np.ndarray
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What happened to each point of a batch."""
+
+    scored: Scored
+    late: np.ndarray
+    duplicate: np.ndarray
+    over_capacity: np.ndarray
+    disabled: np.ndarray
+
+
+def _score_of(z: np.ndarray, scale: float) -> np.ndarray:
+    """Map a deviation in standard deviations to [0, 1): 0.5 at ``scale``."""
+    z2 = np.square(z)
+    return z2 / (z2 + scale * scale)  # type: ignore[no-any-return]
+
+
+def _squash(z: np.ndarray) -> np.ndarray:
+    """Map a z-score to [0, 1] for the half-space trees (0.5 at 0, 0.88 at +8)."""
+    return 0.5 + 0.5 * np.tanh(z / 4.0)  # type: ignore[no-any-return]
+
+
+def _scale(var: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    return np.maximum(np.sqrt(var), _RELATIVE_SCALE_FLOOR * np.abs(reference) + _ABSOLUTE_SCALE_FLOOR)
+
+
+class Detector:
+    """Every per-stream model of every stream, in arrays with one row per stream.
+
+    Parameters
+    ----------
+    config
+        The whole configuration (detector settings, per-stream overrides, bounds).
+
+    Examples
+    --------
+    >>> from monitor.config import MonitorConfig
+    >>> detector = Detector(MonitorConfig())
+    >>> rng = np.random.default_rng(0)
+    >>> points = [Point("cpu", (), 60.0 * t, 50 + rng.normal()) for t in range(600)]
+    >>> points.append(Point("cpu", (), 60.0 * 600, 90.0))
+    >>> scored = detector.process(points).scored
+    >>> int(scored.anomalous.sum()), int(scored.index[scored.anomalous][0])
+    (1, 600)
+    """
+
+    def __init__(self, config: MonitorConfig, capacity: int = 1024) -> None:
+        self.config = config
+        d: DetectorConfig = config.detector
+        self.streams = StreamTable(d, config.streams.overrides, config.streams.max_streams, capacity)
+        max_season = max(
+            [d.forecaster.seasonality, *(o.seasonality or 0 for o in config.streams.overrides)]
+        )
+        f = d.forecaster
+        self.forecaster = HoltWinters(f.alpha, f.beta, f.gamma, max_season, capacity=capacity)
+        self.values = EWMeanVar(d.ew_fading, capacity)
+        self.residuals = EWMeanVar(d.ew_fading, capacity)
+        self.differences = EWMeanVar(d.ew_fading, capacity)
+        self.window = RollingMeanVar(d.rolling_window, capacity=capacity)
+        h = d.hst
+        self.trees = HalfSpaceTrees(3, h.n_trees, h.height, h.window_size, h.seed, capacity)
+        t = d.threshold
+        self.gate = TailThreshold(
+            t.tail_quantile, t.window, t.short_window, t.guard_quantile, t.guard_step, capacity
+        )
+        weights = np.array([d.weights.forecast, d.weights.rolling, d.weights.hst])
+        self.weights = weights / weights.sum()
+        self.interval_z = d.interval_z
+        self.critical = t.critical
+        self.state = ArrayState(
+            {
+                "count": ArraySpec((), np.int64, 0),
+                "last_value": ArraySpec((), np.float64, np.nan),
+                "expected": ArraySpec((), np.float64, np.nan),
+                "lower": ArraySpec((), np.float64, np.nan),
+                "upper": ArraySpec((), np.float64, np.nan),
+                "score": ArraySpec((), np.float64, 0.0),
+                "threshold": ArraySpec((), np.float64, 1.0),
+                "anomalous": ArraySpec((), np.bool_, False),
+                "events": ArraySpec((), np.int64, 0),
+            },
+            capacity,
+        )
+
+    def process(self, points: list[Point]) -> BatchOutcome:
+        """Score then learn every point of a batch, each stream in time order."""
+        keys = [p.key for p in points]
+        rows, created = self.streams.lookup(keys, [(p.name, p.labels) for p in points])
+        if len(created):
+            self._admit(created)
+        ts = np.fromiter((p.ts for p in points), np.float64, len(points))
+        values = np.fromiter((p.value for p in points), np.float64, len(points))
+        return self.process_arrays(rows, ts, values)
+
+    def process_arrays(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray) -> BatchOutcome:
+        """As :meth:`process`, with stream rows already assigned (``-1`` = no room)."""
+        over_capacity = np.flatnonzero(rows < 0)
+        known = rows >= 0
+        disabled_mask = known & self.streams.state.disabled[np.maximum(rows, 0)]
+        candidates = np.flatnonzero(known & ~disabled_mask)
+        plan = plan_rounds(rows[candidates], ts[candidates], self.streams.state.last_ts[rows[candidates]])
+        parts = [self._step(candidates[r], rows[candidates[r]], ts[candidates[r]], values[candidates[r]])
+                 for r in plan.rounds]
+        return BatchOutcome(
+            scored=_concat(parts),
+            late=candidates[plan.late],
+            duplicate=candidates[plan.duplicate],
+            over_capacity=over_capacity,
+            disabled=np.flatnonzero(disabled_mask),
+        )
+
+    def _admit(self, rows: np.ndarray) -> None:
+        """Prepare state rows for streams seen for the first time."""
+        capacity = self.streams.state.capacity
+        for component in self._components():
+            component.ensure(capacity)
+            component.reset(rows)
+        self.forecaster.set_seasonality(rows, self.streams.state.seasonality[rows])
+
+    def _components(self) -> list[ArrayState]:
+        return [
+            self.state,
+            self.forecaster.state,
+            self.values.state,
+            self.residuals.state,
+            self.differences.state,
+            self.window.state,
+            self.trees.state,
+            self.gate.state,
+            self.gate.short.state,
+        ]
+
+    def _step(self, index: np.ndarray, rows: np.ndarray, ts: np.ndarray, x: np.ndarray) -> Scored:
+        """Score then learn one point for each of ``rows`` (distinct)."""
+        s = self.state
+        count = s.count[rows]
+        seen = count > 0
+        last = np.where(seen, s.last_value[rows], x)
+        value_mean = np.where(seen, self.values.mean(rows), x)
+        value_scale = _scale(self.values.var(rows), value_mean)
+
+        forecast = self.forecaster.forecast(rows)
+        expected = np.where(np.isnan(forecast), value_mean, forecast)
+        residual = x - expected
+        residual_scale = np.where(
+            self.residuals.seen(rows), _scale(self.residuals.var(rows), value_mean), value_scale
+        )
+        z_forecast = residual / residual_scale
+
+        window_mean = np.where(self.window.count(rows) > 0, self.window.mean(rows), x)
+        z_window = (x - window_mean) / _scale(self.window.var(rows), window_mean)
+
+        difference = x - last
+        z_difference = difference / _scale(self.differences.var(rows), value_mean)
+        z_value = (x - value_mean) / value_scale
+
+        features = np.column_stack([_squash(z_value), _squash(z_forecast), _squash(z_difference)])
+        hst_score = self.trees.score_learn(rows, features)
+        contributions = np.column_stack(
+            [_score_of(z_forecast, self.interval_z), _score_of(z_window, self.interval_z), hst_score]
+        )
+        raw = contributions @ self.weights
+
+        warm = count >= self.streams.state.warmup[rows]
+        score, threshold = self.gate.update(rows, raw, self.streams.state.sensitivity[rows], warm)
+        anomalous = warm & (score >= threshold)
+
+        # Learn.
+        self.forecaster.update(rows, x)
+        clipped = np.clip(residual, -_RESIDUAL_CLIP * residual_scale, _RESIDUAL_CLIP * residual_scale)
+        has_forecast = ~np.isnan(forecast)
+        if has_forecast.any():
+            self.residuals.update(rows[has_forecast], clipped[has_forecast])
+        self.values.update(rows, x)
+        self.window.update(rows, x)
+        if seen.any():
+            self.differences.update(rows[seen], difference[seen])
+
+        half_width = self.interval_z * residual_scale
+        lower, upper = expected - half_width, expected + half_width
+        s.count[rows] = count + 1
+        s.last_value[rows] = x
+        s.expected[rows] = expected
+        s.lower[rows] = lower
+        s.upper[rows] = upper
+        s.score[rows] = score
+        s.threshold[rows] = threshold
+        s.anomalous[rows] = anomalous
+        s.events[rows] += anomalous
+        self.streams.state.last_ts[rows] = ts
+        return Scored(
+            index, rows, ts, x, expected, lower, upper, score, threshold, anomalous,
+            anomalous & (score >= max(self.critical, 0.0)), contributions,
+        )
+
+    def nbytes(self) -> int:
+        """Bytes of per-stream state held in arrays (all rows, allocated capacity)."""
+        return sum(state.nbytes() for state in self._components()) + self.streams.state.nbytes()
+
+
+def _concat(parts: list[Scored]) -> Scored:
+    if not parts:
+        empty_f = np.zeros(0)
+        empty_i = np.zeros(0, dtype=np.int64)
+        empty_b = np.zeros(0, dtype=bool)
+        return Scored(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_f, empty_f,
+                      empty_f, empty_b, empty_b, np.zeros((0, len(DETECTORS))))
+    if len(parts) == 1:
+        return parts[0]
+    fields = Scored.__dataclass_fields__
+    return Scored(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in fields})

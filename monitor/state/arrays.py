@@ -1,0 +1,121 @@
+"""Struct-of-arrays state: every per-stream quantity is a numpy array with one row per stream.
+
+Models keep their learned state in an :class:`ArrayState` so that a polled batch
+can be applied to many streams with one array operation, the state can grow as
+streams appear, and it can be snapshotted without pickle (plain arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """Shape (after the row axis), dtype and initial value of one state array.
+
+    >>> ArraySpec((3,), np.float32, 0.0).allocate(2).shape
+    (2, 3)
+    """
+
+    shape: tuple[int, ...] = ()
+    dtype: type | np.dtype = np.float64
+    fill: float | int | bool = 0
+
+    def allocate(self, rows: int) -> np.ndarray:
+        return np.full((rows, *self.shape), self.fill, dtype=self.dtype)
+
+
+class ArrayState:
+    """Named arrays sharing one row axis, grown by doubling.
+
+    Parameters
+    ----------
+    specs
+        Name -> :class:`ArraySpec` of every array.
+    capacity
+        Initial number of rows.
+
+    Examples
+    --------
+    >>> state = ArrayState({"mean": ArraySpec(), "count": ArraySpec((), np.int64, 0)}, capacity=2)
+    >>> state.ensure(5)
+    >>> state.capacity
+    8
+    >>> state.mean[[1, 4]] = [1.5, 2.5]
+    >>> state.reset(np.array([1]))
+    >>> state.mean[:5].tolist()
+    [0.0, 0.0, 0.0, 0.0, 2.5]
+    """
+
+    def __init__(self, specs: Mapping[str, ArraySpec], capacity: int = 16) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.specs = dict(specs)
+        self.capacity = capacity
+        self._arrays = {name: spec.allocate(capacity) for name, spec in self.specs.items()}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        arrays = self.__dict__.get("_arrays")
+        if arrays is not None and name in arrays:
+            return arrays[name]  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def ensure(self, rows: int) -> None:
+        """Make room for at least ``rows`` rows, keeping existing values."""
+        if rows <= self.capacity:
+            return
+        capacity = self.capacity
+        while capacity < rows:
+            capacity *= 2
+        for name, spec in self.specs.items():
+            grown = spec.allocate(capacity)
+            grown[: self.capacity] = self._arrays[name]
+            self._arrays[name] = grown
+        self.capacity = capacity
+
+    def ensure_rows(self, rows: np.ndarray) -> None:
+        """Make room for every index in ``rows``."""
+        if len(rows):
+            self.ensure(int(rows.max()) + 1)
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Return ``rows`` to their initial values (a new or evicted stream)."""
+        for name, spec in self.specs.items():
+            self._arrays[name][rows] = spec.fill
+
+    def nbytes(self) -> int:
+        """Bytes held by all arrays."""
+        return sum(a.nbytes for a in self._arrays.values())
+
+    def snapshot(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Copies of the given rows of every array (for checkpoints)."""
+        return {name: array[rows].copy() for name, array in self._arrays.items()}
+
+    def restore(self, rows: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write rows previously taken with :meth:`snapshot` back in place.
+
+        Raises ``ValueError`` when names, shapes or dtypes do not match the specs.
+        """
+        if set(arrays) != set(self.specs):
+            raise ValueError(f"expected arrays {sorted(self.specs)}, got {sorted(arrays)}")
+        for name, spec in self.specs.items():
+            values = arrays[name]
+            expected = (len(rows), *spec.shape)
+            if values.shape != expected or values.dtype != np.dtype(spec.dtype):
+                raise ValueError(
+                    f"array {name!r}: expected shape {expected} dtype {np.dtype(spec.dtype)}, "
+                    f"got shape {values.shape} dtype {values.dtype}"
+                )
+        self.ensure(int(rows.max()) + 1 if len(rows) else 0)
+        for name, values in arrays.items():
+            self._arrays[name][rows] = values

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from river import anomaly
+
+from monitor.anomaly import HalfSpaceTrees, build_trees
+
+
+def _river_structure(model):
+    """Flatten a river HST tree into heap order: (feature, threshold) per internal node."""
+    out = []
+    for root in model.trees:
+        nodes, level = [], [root]
+        while level and hasattr(level[0], "feature"):
+            nodes.extend((int(n.feature), n.threshold) for n in level)
+            level = [child for n in level for child in n.children]
+        out.append(nodes)
+    return out
+
+
+def test_trees_are_the_same_as_rivers_for_the_same_seed():
+    ref = anomaly.HalfSpaceTrees(n_trees=4, height=3, window_size=10, seed=7)
+    ref.learn_one({0: 0.5, 1: 0.5, 2: 0.5})
+    trees = build_trees(n_features=3, n_trees=4, height=3, seed=7)
+    for t, nodes in enumerate(_river_structure(ref)):
+        assert [f for f, _ in nodes] == trees.feature[t].tolist()
+        np.testing.assert_allclose([a for _, a in nodes], trees.threshold[t])
+
+
+@pytest.mark.parametrize(("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7)])
+def test_scores_agree_with_river_per_stream(n_trees, height, window_size):
+    rng = np.random.default_rng(0)
+    n_streams, n_points, n_features = 4, 3 * window_size + 17, 3
+    data = np.clip(rng.normal(0.5, 0.1, (n_streams, n_points, n_features)), 0, 1)
+    data[:, ::37] = rng.uniform(0, 1, (n_streams, len(range(0, n_points, 37)), n_features))
+    ours = HalfSpaceTrees(n_features, n_trees, height, window_size, seed=42, capacity=1)
+    refs = [anomaly.HalfSpaceTrees(n_trees, height, window_size, seed=42) for _ in range(n_streams)]
+    rows = np.arange(n_streams)
+    for t in range(n_points):
+        scores = ours.score_learn(rows, data[:, t])
+        expected = []
+        for i, ref in enumerate(refs):
+            x = dict(enumerate(data[i, t]))
+            expected.append(ref.score_one(x))
+            ref.learn_one(x)
+        np.testing.assert_allclose(scores, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_scoring_repeated_rows_reads_reference_masses_only():
+    hst = HalfSpaceTrees(n_features=1, n_trees=3, height=3, window_size=5, seed=1)
+    row = np.array([0])
+    for x in np.linspace(0.4, 0.6, 10):
+        hst.learn(row, np.array([[x]]))
+    twice = hst.score(np.array([0, 0]), np.array([[0.5], [0.99]]))
+    assert twice[1] > twice[0]
+
+
+def test_outlier_scores_higher_than_inlier():
+    rng = np.random.default_rng(1)
+    hst = HalfSpaceTrees(n_features=2, n_trees=10, height=6, window_size=100, seed=3)
+    row = np.array([0])
+    for x in np.clip(rng.normal(0.5, 0.05, (300, 2)), 0, 1):
+        hst.learn(row, x[None, :])
+    inlier, outlier = hst.score(np.array([0, 0]), np.array([[0.5, 0.5], [0.95, 0.05]]))
+    assert outlier > inlier + 0.3
+
+
+def test_mass_dtype_follows_window_size():
+    assert HalfSpaceTrees(1, window_size=250).state.r_mass.dtype == np.uint8
+    assert HalfSpaceTrees(1, window_size=1000).state.r_mass.dtype == np.uint16
+    with pytest.raises(ValueError, match="window_size"):
+        HalfSpaceTrees(1, window_size=70_000)

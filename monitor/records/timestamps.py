@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.records.exceptions import RecordRejected
 from monitor.records.validate import show
@@ -15,7 +15,7 @@ _NS = 1e17  # at or above: nanoseconds
 _US = 1e14  # at or above: microseconds
 _MS = 1e11  # at or above: milliseconds, below: seconds
 _MAX_STR_LEN = 64
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def parse_timestamp(raw: object) -> float:
@@ -39,7 +39,9 @@ def parse_timestamp(raw: object) -> float:
     Returns
     -------
     float
-        Seconds since 1970-01-01T00:00:00Z, in ``[0, MAX_TS)``.
+        Seconds since 1970-01-01T00:00:00Z, in ``[0, MAX_TS)``. (The bound
+        applies to the float: the last few microseconds of 9999 round to
+        ``MAX_TS`` and are rejected.)
 
     Raises
     ------
@@ -76,22 +78,30 @@ ISO-8601 date-time (YYYY-MM-DDThh:mm:ss[.f][Z|+hh:mm])
 
 
 def _from_number(raw: int | float) -> float:
-    # Every comparison below is False for NaN, so NaN falls through to the error.
-    if raw >= 0:
-        if raw < _MS:
-            ts = float(raw)
-        elif raw < _US:
-            ts = raw / 1_000
-        elif raw < _NS:
-            ts = raw / 1_000_000
-        else:
-            ts = raw / 1_000_000_000  # int / int is correctly rounded, even for big ints
+    # Comparisons are False for NaN, so NaN falls through to the error.
+    if 0 <= raw < _MS:
+        return float(raw)
+    if raw >= _MS:
+        try:
+            if raw < _US:
+                ts = raw / 1_000
+            elif raw < _NS:
+                ts = raw / 1_000_000
+            else:
+                ts = raw / 1_000_000_000  # int / int is correctly rounded, even for big ints
+        except OverflowError:  # an int too large for a float
+            ts = math.inf
         if ts < MAX_TS:
             return ts
-        raise RecordRejected("bad_timestamp", f"{show(raw)} is after the year 9999")
-    if isinstance(raw, float) and math.isnan(raw):
-        raise RecordRejected("bad_timestamp", "NaN is not a timestamp")
-    raise RecordRejected("bad_timestamp", f"{show(raw)} is before 1970")
+    if raw != raw:
+        problem = "NaN is not a timestamp"
+    elif raw in (math.inf, -math.inf):
+        problem = "infinity is not a timestamp"
+    elif raw < 0:
+        problem = f"{show(raw)} is before 1970"
+    else:
+        problem = f"{show(raw)} is after the year 9999"
+    raise RecordRejected("bad_timestamp", problem)
 
 
 def _from_string(raw: str) -> float:

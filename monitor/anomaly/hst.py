@@ -154,7 +154,9 @@ class HalfSpaceTrees:
             out[:, :, depth + 1] = node
         return out
 
-    def score(self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None) -> np.ndarray:
+    def score(
+        self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None
+    ) -> np.ndarray:
         """Anomaly score in [0, 1] of each point against its stream's reference masses.
 
         Rows may repeat: scoring reads only the reference masses.
@@ -162,7 +164,9 @@ class HalfSpaceTrees:
         if paths is None:
             paths = self.paths(features)
         s = self.state
-        mass = s.r_mass[rows[:, None, None], self._tree_index[None, :, None], paths].astype(np.float64)
+        mass = s.r_mass[rows[:, None, None], self._tree_index[None, :, None], paths].astype(
+            np.float64
+        )
         # Walk stops after the first node whose mass falls under the size limit.
         small = mass < self._size_limit
         before_stop = np.cumsum(small, axis=2) - small == 0
@@ -170,7 +174,9 @@ class HalfSpaceTrees:
         out = 1.0 - total / self._max_score
         return np.where(s.first_window[rows], 0.0, out)
 
-    def learn(self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None) -> None:
+    def learn(
+        self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None
+    ) -> None:
         """Add one point to each of ``rows`` (distinct), rolling windows that complete."""
         if len(rows):
             self.state.ensure(int(rows.max()) + 1)

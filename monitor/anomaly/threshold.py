@@ -81,7 +81,9 @@ class TailThreshold:
         if not 0.5 <= tail_quantile < 1:
             raise ValueError(f"tail_quantile must be in [0.5, 1), got {tail_quantile}")
         if window < 2 or short_window < 1:
-            raise ValueError(f"window must be >= 2 and short_window >= 1, got {window}, {short_window}")
+            raise ValueError(
+                f"window must be >= 2 and short_window >= 1, got {window}, {short_window}"
+            )
         if not 0.5 < guard_quantile < 1:
             raise ValueError(f"guard_quantile must be in (0.5, 1), got {guard_quantile}")
         if not 0 < guard_step <= 0.5:

@@ -58,7 +58,9 @@ def load_config_text(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [ConfigIssue("(file)", f"not valid YAML: {exc}", None, line)]) from exc
+        raise ConfigError(
+            source, [ConfigIssue("(file)", f"not valid YAML: {exc}", None, line)]
+        ) from exc
     lines: dict[tuple[str | int, ...], int] = {}
     if root is not None:
         _index_lines(root, (), lines, issues)
@@ -66,7 +68,9 @@ def load_config_text(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, [ConfigIssue("(root)", "expected a mapping of sections", data, 1)])
+        raise ConfigError(
+            source, [ConfigIssue("(root)", "expected a mapping of sections", data, 1)]
+        )
     data = _interpolate(data, (), env, issues, lines)
     _apply_env_overrides(data, env)
     _read_secret_files(data, issues, lines)
@@ -93,7 +97,9 @@ def _index_lines(
             key = str(key_node.value)
             if key in seen:
                 issues.append(
-                    ConfigIssue(_dotted((*path, key)), "duplicate key", None, key_node.start_mark.line + 1)
+                    ConfigIssue(
+                        _dotted((*path, key)), "duplicate key", None, key_node.start_mark.line + 1
+                    )
                 )
             seen.add(key)
             _index_lines(value_node, (*path, key), lines, issues)
@@ -124,7 +130,9 @@ def _interpolate(
         if default is not None:
             return default
         issues.append(
-            ConfigIssue(_dotted(path), f"environment variable {name} is not set", None, lines.get(path))
+            ConfigIssue(
+                _dotted(path), f"environment variable {name} is not set", None, lines.get(path)
+            )
         )
         return ""
 
@@ -149,15 +157,25 @@ def _read_secret_files(
     where = ("kafka", "sasl_password_file")
     if kafka.get("sasl_password"):
         issues.append(
-            ConfigIssue(_dotted(where), "give sasl_password or sasl_password_file, not both",
-                        None, lines.get(where))
+            ConfigIssue(
+                _dotted(where),
+                "give sasl_password or sasl_password_file, not both",
+                None,
+                lines.get(where),
+            )
         )
         return
     try:
         kafka["sasl_password"] = Path(str(secret_path)).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        issues.append(ConfigIssue(_dotted(where), f"cannot read secret file: {exc.strerror}",
-                                  secret_path, lines.get(where)))
+        issues.append(
+            ConfigIssue(
+                _dotted(where),
+                f"cannot read secret file: {exc.strerror}",
+                secret_path,
+                lines.get(where),
+            )
+        )
 
 
 def _issues_from(

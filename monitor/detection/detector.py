@@ -73,16 +73,18 @@ class BatchOutcome:
 def _score_of(z: np.ndarray, scale: float) -> np.ndarray:
     """Map a deviation in standard deviations to [0, 1): 0.5 at ``scale``."""
     z2 = np.square(z)
-    return z2 / (z2 + scale * scale)  # type: ignore[no-any-return]
+    return z2 / (z2 + scale * scale)
 
 
 def _squash(z: np.ndarray) -> np.ndarray:
     """Map a z-score to [0, 1] for the half-space trees (0.5 at 0, 0.88 at +8)."""
-    return 0.5 + 0.5 * np.tanh(z / 4.0)  # type: ignore[no-any-return]
+    return 0.5 + 0.5 * np.tanh(z / 4.0)
 
 
 def _scale(var: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    return np.maximum(np.sqrt(var), _RELATIVE_SCALE_FLOOR * np.abs(reference) + _ABSOLUTE_SCALE_FLOOR)
+    return np.maximum(
+        np.sqrt(var), _RELATIVE_SCALE_FLOOR * np.abs(reference) + _ABSOLUTE_SCALE_FLOOR
+    )
 
 
 class Detector:
@@ -108,7 +110,9 @@ class Detector:
     def __init__(self, config: MonitorConfig, capacity: int = 1024) -> None:
         self.config = config
         d: DetectorConfig = config.detector
-        self.streams = StreamTable(d, config.streams.overrides, config.streams.max_streams, capacity)
+        self.streams = StreamTable(
+            d, config.streams.overrides, config.streams.max_streams, capacity
+        )
         max_season = max(
             [d.forecaster.seasonality, *(o.seasonality or 0 for o in config.streams.overrides)]
         )
@@ -159,9 +163,13 @@ class Detector:
         known = rows >= 0
         disabled_mask = known & self.streams.state.disabled[np.maximum(rows, 0)]
         candidates = np.flatnonzero(known & ~disabled_mask)
-        plan = plan_rounds(rows[candidates], ts[candidates], self.streams.state.last_ts[rows[candidates]])
-        parts = [self._step(candidates[r], rows[candidates[r]], ts[candidates[r]], values[candidates[r]])
-                 for r in plan.rounds]
+        plan = plan_rounds(
+            rows[candidates], ts[candidates], self.streams.state.last_ts[rows[candidates]]
+        )
+        parts = [
+            self._step(candidates[r], rows[candidates[r]], ts[candidates[r]], values[candidates[r]])
+            for r in plan.rounds
+        ]
         return BatchOutcome(
             scored=_concat(parts),
             late=candidates[plan.late],
@@ -218,7 +226,11 @@ class Detector:
         features = np.column_stack([_squash(z_value), _squash(z_forecast), _squash(z_difference)])
         hst_score = self.trees.score_learn(rows, features)
         contributions = np.column_stack(
-            [_score_of(z_forecast, self.interval_z), _score_of(z_window, self.interval_z), hst_score]
+            [
+                _score_of(z_forecast, self.interval_z),
+                _score_of(z_window, self.interval_z),
+                hst_score,
+            ]
         )
         raw = contributions @ self.weights
 
@@ -228,7 +240,9 @@ class Detector:
 
         # Learn.
         self.forecaster.update(rows, x)
-        clipped = np.clip(residual, -_RESIDUAL_CLIP * residual_scale, _RESIDUAL_CLIP * residual_scale)
+        clipped = np.clip(
+            residual, -_RESIDUAL_CLIP * residual_scale, _RESIDUAL_CLIP * residual_scale
+        )
         has_forecast = ~np.isnan(forecast)
         if has_forecast.any():
             self.residuals.update(rows[has_forecast], clipped[has_forecast])
@@ -250,8 +264,18 @@ class Detector:
         s.events[rows] += anomalous
         self.streams.state.last_ts[rows] = ts
         return Scored(
-            index, rows, ts, x, expected, lower, upper, score, threshold, anomalous,
-            anomalous & (score >= max(self.critical, 0.0)), contributions,
+            index,
+            rows,
+            ts,
+            x,
+            expected,
+            lower,
+            upper,
+            score,
+            threshold,
+            anomalous,
+            anomalous & (score >= max(self.critical, 0.0)),
+            contributions,
         )
 
     def nbytes(self) -> int:
@@ -264,8 +288,20 @@ def _concat(parts: list[Scored]) -> Scored:
         empty_f = np.zeros(0)
         empty_i = np.zeros(0, dtype=np.int64)
         empty_b = np.zeros(0, dtype=bool)
-        return Scored(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_f, empty_f,
-                      empty_f, empty_b, empty_b, np.zeros((0, len(DETECTORS))))
+        return Scored(
+            empty_i,
+            empty_i,
+            empty_f,
+            empty_f,
+            empty_f,
+            empty_f,
+            empty_f,
+            empty_f,
+            empty_f,
+            empty_b,
+            empty_b,
+            np.zeros((0, len(DETECTORS))),
+        )
     if len(parts) == 1:
         return parts[0]
     fields = Scored.__dataclass_fields__

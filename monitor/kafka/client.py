@@ -34,7 +34,10 @@ def client_settings(kafka: KafkaConfig) -> dict[str, Any]:
 
 
 def consumer_settings(kafka: KafkaConfig) -> dict[str, Any]:
-    """Settings of the daemon's consumer: manual commits, new groups start at the earliest offset."""
+    """Settings of the daemon's consumer.
+
+    Manual commits; a new group starts at the earliest retained offset.
+    """
     return {
         **client_settings(kafka),
         "group_id": kafka.group_id,

@@ -61,7 +61,7 @@ class ArrayState:
     def __getattr__(self, name: str) -> np.ndarray:
         arrays = self.__dict__.get("_arrays")
         if arrays is not None and name in arrays:
-            return arrays[name]  # type: ignore[no-any-return]
+            return arrays[name]
         raise AttributeError(name)
 
     def __getitem__(self, name: str) -> np.ndarray:

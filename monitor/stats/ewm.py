@@ -43,7 +43,9 @@ class EWMeanVar:
             capacity,
         )
 
-    def update(self, rows: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+    def update(
+        self, rows: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
+    ) -> None:
         """Fold one value into each of ``rows`` (distinct).
 
         ``weights`` (0..1 per value) scales the fading factor, so a value with weight

@@ -91,7 +91,7 @@ class HoltWinters:
     def initialized(self, rows: np.ndarray) -> np.ndarray:
         """Whether each row has seen its first ``max(2, seasonality)`` values."""
         s = self.state
-        return s.count[rows] >= np.maximum(2, s.seasonality[rows])  # type: ignore[no-any-return]
+        return s.count[rows] >= np.maximum(2, s.seasonality[rows])
 
     def forecast(self, rows: np.ndarray) -> np.ndarray:
         """One-step-ahead forecast of each row; NaN where not yet initialised."""
@@ -118,7 +118,9 @@ class HoltWinters:
             self._smooth(rows[running], values[running], count[running], m[running])
         s.count[rows] = count + 1
 
-    def _collect(self, rows: np.ndarray, values: np.ndarray, count: np.ndarray, k: np.ndarray) -> None:
+    def _collect(
+        self, rows: np.ndarray, values: np.ndarray, count: np.ndarray, k: np.ndarray
+    ) -> None:
         s = self.state
         s.season[rows, count] = values
         ready = count + 1 == k
@@ -140,7 +142,9 @@ class HoltWinters:
             components = first - level[:, None]
         s.season[rows] = np.where(seasonal[:, None] & in_window, components, 0.0)
 
-    def _smooth(self, rows: np.ndarray, values: np.ndarray, count: np.ndarray, m: np.ndarray) -> None:
+    def _smooth(
+        self, rows: np.ndarray, values: np.ndarray, count: np.ndarray, m: np.ndarray
+    ) -> None:
         s = self.state
         seasonal = m > 0
         phase = np.where(seasonal, count % np.maximum(m, 1), 0)

@@ -26,7 +26,9 @@ def test_trees_are_the_same_as_rivers_for_the_same_seed():
         np.testing.assert_allclose([a for _, a in nodes], trees.threshold[t])
 
 
-@pytest.mark.parametrize(("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7)])
+@pytest.mark.parametrize(
+    ("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7)]
+)
 def test_scores_agree_with_river_per_stream(n_trees, height, window_size):
     rng = np.random.default_rng(0)
     n_streams, n_points, n_features = 4, 3 * window_size + 17, 3

@@ -10,7 +10,9 @@ from monitor.anomaly.threshold import sensitivity_threshold
 class PerEventTail:
     """Plain per-stream transcription of the tail model, the reference for the arrays."""
 
-    def __init__(self, tail_quantile=0.98, window=1000, short_window=1, guard_q=0.999, guard_step=0.01):
+    def __init__(
+        self, tail_quantile=0.98, window=1000, short_window=1, guard_q=0.999, guard_step=0.01
+    ):
         self.tau, self.guard_q, self.guard_step = tail_quantile, guard_q, guard_step
         exceedances = window * (1 - tail_quantile)
         self.q_step, self.e_rate = 1 / (exceedances + 1), 2 / (exceedances + 1)
@@ -50,7 +52,9 @@ def test_agrees_with_per_event_reference(short_window):
     for t in range(n_points):
         warm = np.full(n_streams, t >= 300)
         score, threshold = gate.update(rows, raw[:, t], sensitivity, warm)
-        expected = [ref.update(raw[i, t], sensitivity[i], bool(warm[i])) for i, ref in enumerate(refs)]
+        expected = [
+            ref.update(raw[i, t], sensitivity[i], bool(warm[i])) for i, ref in enumerate(refs)
+        ]
         np.testing.assert_allclose(score, [e[0] for e in expected], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(threshold, [e[1] for e in expected], rtol=1e-12)
 
@@ -65,7 +69,9 @@ def test_scores_are_calibrated_on_gaussian_like_scores():
     raw = z**2 / (z**2 + 9)
     scores = []
     for t in range(n_points):
-        score, _ = gate.update(rows, raw[:, t], np.full(n_streams, 0.5), np.full(n_streams, t >= 500))
+        score, _ = gate.update(
+            rows, raw[:, t], np.full(n_streams, 0.5), np.full(n_streams, t >= 500)
+        )
         if t >= 500:
             scores.append(score)
     scores = np.concatenate(scores)

@@ -12,7 +12,9 @@ def test_agrees_with_river_rolling_mean_and_var(window_size):
     data = rng.normal(100, 5, (n_streams, n_points)) + np.arange(n_points) * 0.1
     ours = RollingMeanVar(window_size=window_size, capacity=2)
     means = [utils.Rolling(stats.Mean, window_size=window_size) for _ in range(n_streams)]
-    variances = [utils.Rolling(stats.Var, window_size=window_size, ddof=1) for _ in range(n_streams)]
+    variances = [
+        utils.Rolling(stats.Var, window_size=window_size, ddof=1) for _ in range(n_streams)
+    ]
     rows = np.arange(n_streams)
     for t in range(n_points):
         ours.update(rows, data[:, t])

@@ -1,0 +1,265 @@
+"""The ``monitor`` command line: run, check-config, broker, replay, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.config import BOOTSTRAP_ENV, ConfigError, MonitorConfig, load_config
+
+log = logging.getLogger("monitor")
+
+DEFAULT_BROKER_PORT = 9092
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``monitor`` and ``python -m monitor``; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return int(args.handler(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Streaming online anomaly monitor: metric streams in from Kafka, "
+        "anomaly events and Prometheus gauges out.",
+    )
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the daemon against a Kafka cluster",
+        description="Run the daemon until SIGTERM/SIGINT.",
+    )
+    run.add_argument("--config", type=Path, help="YAML configuration (default: built-in defaults)")
+    run.add_argument("--log-level", help="override logging.level")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate configuration files",
+        description="Validate configuration files; print every error. "
+        "Exit 0 when all are valid, 2 otherwise.",
+    )
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.set_defaults(handler=_check_config)
+
+    broker = commands.add_parser(
+        "broker",
+        help="serve the embedded Kafka-compatible broker",
+        description="Serve the embedded tansu broker (memory storage) on 127.0.0.1 until stopped.",
+    )
+    broker.add_argument("--port", type=int, default=DEFAULT_BROKER_PORT)
+    broker.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME[:PARTITIONS]",
+        help="create this topic once the broker is up (repeatable)",
+    )
+    broker.set_defaults(handler=_broker)
+
+    replay = commands.add_parser(
+        "replay",
+        help="produce a timestamp,value CSV into a topic",
+        description="Produce a CSV (header timestamp,value) into a topic "
+        "as one stream of native records, optionally paced.",
+    )
+    replay.add_argument("csv", type=Path)
+    replay.add_argument("--topic", default="metrics")
+    replay.add_argument(
+        "--bootstrap-servers", default=None, help=f"default: ${BOOTSTRAP_ENV} or 127.0.0.1:9092"
+    )
+    replay.add_argument("--stream", help="stream name (default: the file name without extension)")
+    replay.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, help="records per second")
+    pace.add_argument(
+        "--speedup", type=float, help="replay at this multiple of the series' own pace"
+    )
+    replay.set_defaults(handler=_replay)
+
+    demo = commands.add_parser(
+        "demo",
+        help="embedded broker + demo feed + daemon (make run)",
+        description="Start an embedded broker, create the topics, replay "
+        "the demo feed and run the daemon; Ctrl-C stops everything.",
+    )
+    demo.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
+    demo.add_argument("--streams", type=int, default=300, help="synthetic streams")
+    demo.add_argument("--points", type=int, default=2000, help="points per synthetic stream")
+    demo.add_argument("--rate", type=float, default=10_000.0, help="records per second (0: max)")
+    demo.add_argument("--broker-port", type=int, default=0, help="0 picks a free port")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    """One line per message on stderr; called by commands, never at import."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def _load(path: Path | None) -> MonitorConfig:
+    if path is None:
+        return load_config_from_env()
+    return load_config(path)
+
+
+def load_config_from_env() -> MonitorConfig:
+    """The built-in defaults, with the environment overrides applied."""
+    from monitor.config import load_config_text
+
+    return load_config_text("{}", source="(defaults)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    setup_logging(args.log_level or config.logging.level)
+    from monitor.daemon.runner import run_daemon
+
+    return run_daemon(config)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            status = 2
+        else:
+            print(f"{path}: ok")
+    return status
+
+
+def _broker(args: argparse.Namespace) -> int:
+    setup_logging("INFO")
+    if not args.topic:
+        from monitor.kafka.broker import serve_forever
+
+        return serve_forever(args.port)
+    from monitor.kafka.admin import ensure_topics
+    from monitor.kafka.broker import EmbeddedBroker
+
+    topics = {}
+    for spec in args.topic:
+        name, _, partitions = spec.partition(":")
+        topics[name] = int(partitions or 1)
+    stop = threading.Event()
+    from monitor.daemon.runner import stop_on_signals
+
+    with EmbeddedBroker(args.port) as broker, stop_on_signals(stop):
+        ensure_topics(broker.bootstrap_servers, topics)
+        print(
+            f"broker listening on {broker.bootstrap_servers} with topics {sorted(topics)}",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            if not broker.running:
+                print("broker exited", file=sys.stderr)
+                return 1
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import os
+
+    from kafka import KafkaProducer
+
+    from monitor.replay import ReplayError, replay_csv
+
+    setup_logging("INFO")
+    servers = args.bootstrap_servers or os.environ.get(BOOTSTRAP_ENV) or "127.0.0.1:9092"
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"--label expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        labels[key] = value
+    producer = KafkaProducer(bootstrap_servers=servers.split(","))
+    try:
+        sent = replay_csv(
+            producer,
+            args.topic,
+            args.csv,
+            stream=args.stream,
+            labels=labels,
+            rate=args.rate,
+            speedup=args.speedup,
+        )
+    except (ReplayError, OSError) as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        producer.close()
+    print(f"replayed {sent} points of {args.csv} into {args.topic}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from kafka import KafkaProducer
+
+    from monitor.daemon.runner import output_topics, run_daemon
+    from monitor.demo.feed import demo_series, produce_feed
+    from monitor.kafka.admin import ensure_topics
+    from monitor.kafka.broker import EmbeddedBroker
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    setup_logging(config.logging.level)
+    stop = threading.Event()
+    with EmbeddedBroker(args.broker_port or None) as broker:
+        log.info("embedded broker on %s", broker.bootstrap_servers)
+        kafka = config.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        config = config.model_copy(update={"kafka": kafka})
+        ensure_topics(
+            broker.bootstrap_servers,
+            {**{t: 4 for t in config.kafka.topics}, **output_topics(config)},
+        )
+        seasonality = max([o.seasonality or 0 for o in config.streams.overrides] or [0]) or 144
+        series = demo_series(args.streams, args.points, season_length=seasonality)
+        log.info(
+            "demo feed: %d streams, %d points, at %s records/s",
+            len(series),
+            sum(len(s) for s in series),
+            args.rate or "max",
+        )
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=20)
+        feeder = threading.Thread(
+            target=produce_feed,
+            args=(producer, config.kafka.topics[0], series, args.rate, stop),
+            name="demo-feed",
+            daemon=True,
+        )
+        feeder.start()
+        try:
+            return run_daemon(config, stop)
+        finally:
+            stop.set()
+            feeder.join(timeout=10)
+            producer.close(timeout=5)

@@ -1,0 +1,372 @@
+"""The daemon: poll a batch, decode, score, produce events, flush, commit; repeat.
+
+Guarantees:
+
+* at-least-once: offsets are committed only after every event and dead letter
+  of the batch is acknowledged by the cluster; a crash replays from the last
+  commit, and a replayed anomaly carries the same ``event_id``;
+* a bad record never stops the loop: it is counted by reason, logged with its
+  topic/partition/offset and written with the reason to the dead-letter topic;
+* SIGTERM/SIGINT only set the stop flag: the current batch is finished,
+  flushed and committed, then the daemon exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from kafka import ConsumerRebalanceListener
+
+from monitor.config.schema import MonitorConfig
+from monitor.daemon.dead_letter import dead_letter
+from monitor.daemon.events import AnomalyEvent
+from monitor.daemon.exceptions import DeliveryError
+from monitor.detection import DETECTORS, BatchOutcome, Detector
+from monitor.metrics.daemon import DaemonMetrics
+from monitor.records import Point, RecordRejected, get_decoder
+from monitor.records.base import Decoder
+
+log = logging.getLogger("monitor.daemon")
+event_log = logging.getLogger("monitor.events")
+
+MAX_LOGGED_REJECTIONS = 10
+"""Rejections logged one by one per batch; the rest are summed up in one line."""
+
+
+class Consumer(Protocol):
+    """The part of kafka-python's ``KafkaConsumer`` the daemon uses."""
+
+    def subscribe(self, topics: Any = (), pattern: Any = None, listener: Any = None) -> None: ...
+    def poll(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Mapping[Any, list[Any]]: ...
+    def commit(self, offsets: Any = None) -> None: ...
+    def assignment(self) -> set[Any]: ...
+    def highwater(self, partition: Any) -> int | None: ...
+    def position(self, partition: Any, timeout_ms: int | None = None) -> int | None: ...
+    def close(self, autocommit: bool = True) -> None: ...
+
+
+class Producer(Protocol):
+    """The part of kafka-python's ``KafkaProducer`` the daemon uses."""
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Any: ...
+    def flush(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to deliver before the batch's offsets may be committed."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class DecodedBatch:
+    """Points decoded from a batch, where each came from, and the rejections."""
+
+    points: list[Point]
+    sources: list[tuple[str, int, int]]
+    rejected: list[tuple[str, str, Any]]
+
+
+class Daemon:
+    """Runs the detection loop over a consumer and a producer that are passed in.
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    consumer, producer
+        kafka-python clients (or anything with the same methods).
+    metrics
+        Daemon metrics, registered in the caller's registry.
+    detector
+        The detection core; built from ``config`` when not given.
+    clock
+        Wall clock in epoch seconds (for future-timestamp checks and event times).
+    """
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        consumer: Consumer,
+        producer: Producer,
+        metrics: DaemonMetrics,
+        detector: Detector | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.consumer = consumer
+        self.producer = producer
+        self.metrics = metrics
+        self.detector = detector or Detector(config)
+        self.clock = clock
+        self.sleep = sleep
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self._decoders: dict[str, Decoder] = {}
+        self._lag_partitions: set[tuple[str, int]] = set()
+
+    # The loop -------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Consume until :attr:`stop` is set; return the process exit code."""
+        kafka = self.config.kafka
+        if kafka.topic_pattern is not None:
+            self.consumer.subscribe(pattern=kafka.topic_pattern, listener=_RebalanceLog())
+        else:
+            self.consumer.subscribe(topics=list(kafka.topics), listener=_RebalanceLog())
+        log.info(
+            "consuming %s as group %s", kafka.topic_pattern or list(kafka.topics), kafka.group_id
+        )
+        try:
+            while not self.stop.is_set():
+                batch = self.consumer.poll(timeout_ms=kafka.poll_timeout_ms)
+                if batch:
+                    self.process_batch(batch)
+                self._update_lag()
+        except DeliveryError:
+            log.error("stopping without committing: events or dead letters were not delivered")
+            return 1
+        finally:
+            self.consumer.close(autocommit=False)
+        log.info("stopped cleanly")
+        return 0
+
+    def process_batch(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+        """Decode, score, deliver and commit one polled batch.
+
+        Raises :class:`DeliveryError` when messages are still undelivered at shutdown;
+        the batch's offsets are then not committed.
+        """
+        started = time.perf_counter()
+        records = [record for partition_records in batch.values() for record in partition_records]
+        decoded = self.decode(records)
+        with self.lock:
+            outcome = self.detector.process(decoded.points)
+            streams_tracked = len(self.detector.streams)
+        outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)
+        self._deliver(outgoing)
+        self.consumer.commit()
+        self._count(batch, decoded, outcome, streams_tracked)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    # Steps ----------------------------------------------------------------------------------
+
+    def decode(self, records: Sequence[Any]) -> DecodedBatch:
+        """Decode and validate every record; collect points with their source, and rejections."""
+        kafka = self.config.kafka
+        limit = kafka.max_record_bytes
+        latest = self.clock() + self.config.streams.max_future_seconds
+        points: list[Point] = []
+        sources: list[tuple[str, int, int]] = []
+        rejected: list[tuple[str, str, Any]] = []
+        for record in records:
+            value = record.value
+            try:
+                if value is None or len(value) == 0:
+                    raise RecordRejected("empty", "the record has no value")
+                if len(value) > limit:
+                    raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
+                decoded = self._decoder(record.topic)(value)
+                for point in decoded:
+                    if point.ts > latest:
+                        raise RecordRejected(
+                            "timestamp_in_future",
+                            f"ts {point.ts} is more than {self.config.streams.max_future_seconds}s "
+                            "past the daemon's clock",
+                        )
+            except RecordRejected as exc:
+                rejected.append((exc.reason, exc.detail, record))
+                continue
+            source = (record.topic, record.partition, record.offset)
+            points.extend(decoded)
+            sources.extend([source] * len(decoded))
+        return DecodedBatch(points, sources, rejected)
+
+    def _decoder(self, topic: str) -> Decoder:
+        decoder = self._decoders.get(topic)
+        if decoder is None:
+            kafka = self.config.kafka
+            decoder = get_decoder(kafka.topic_formats.get(topic, kafka.format))
+            self._decoders[topic] = decoder
+        return decoder
+
+    def _dead_letters(self, rejected: list[tuple[str, str, Any]]) -> list[Outgoing]:
+        for reason, detail, record in rejected[:MAX_LOGGED_REJECTIONS]:
+            log.warning(
+                "rejected record %s/%d@%d: %s: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                reason,
+                detail,
+            )
+        if len(rejected) > MAX_LOGGED_REJECTIONS:
+            by_reason = Counter(reason for reason, _, _ in rejected[MAX_LOGGED_REJECTIONS:])
+            log.warning(
+                "... and %d more rejected records: %s",
+                len(rejected) - MAX_LOGGED_REJECTIONS,
+                dict(by_reason),
+            )
+        target = self.config.dead_letter
+        if not target.enabled:
+            return []
+        return [
+            Outgoing(
+                target.topic,
+                record.key,
+                dead_letter(
+                    record.value,
+                    record.key,
+                    reason,
+                    detail,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                ),
+            )
+            for reason, detail, record in rejected
+        ]
+
+    def _events(self, decoded: DecodedBatch, outcome: BatchOutcome) -> list[Outgoing]:
+        scored = outcome.scored
+        flagged = np.flatnonzero(scored.anomalous)
+        if not len(flagged):
+            return []
+        streams = self.detector.streams
+        now = self.clock()
+        topic = self.config.events.topic
+        out = []
+        for i in flagged:
+            point = decoded.points[int(scored.index[i])]
+            source = decoded.sources[int(scored.index[i])]
+            row = int(scored.rows[i])
+            event = AnomalyEvent(
+                stream=streams.keys[row],
+                name=point.name,
+                labels=point.labels,
+                ts=point.ts,
+                value=point.value,
+                expected=float(scored.expected[i]),
+                lower=float(scored.lower[i]),
+                upper=float(scored.upper[i]),
+                score=float(scored.score[i]),
+                threshold=float(scored.threshold[i]),
+                severity="critical" if scored.severity_critical[i] else "warning",
+                detectors={
+                    name: round(float(v), 6)
+                    for name, v in zip(DETECTORS, scored.contributions[i], strict=True)
+                },
+                topic=source[0],
+                partition=source[1],
+                offset=source[2],
+            )
+            if self.config.events.log:
+                event_log.info("%s", event.summary())
+            out.append(Outgoing(topic, event.stream.encode("utf-8"), event.encode(now)))
+        return out
+
+    def _deliver(self, outgoing: list[Outgoing]) -> None:
+        """Send every message and wait for acknowledgements, retrying failures with backoff.
+
+        Returns only when all are delivered; raises :class:`DeliveryError` if the stop
+        flag is set while some are still undelivered.
+        """
+        pending = outgoing
+        backoff = 0.5
+        while pending:
+            futures = [(m, self.producer.send(m.topic, value=m.value, key=m.key)) for m in pending]
+            self.producer.flush()
+            failed = []
+            for message, future in futures:
+                try:
+                    future.get(timeout=0)
+                except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
+                    failed.append(message)
+                    self.metrics.delivery_failures.labels(topic=message.topic).inc()
+                    last_error = exc
+            if not failed:
+                break
+            log.error(
+                "%d of %d messages not delivered (%s); retrying in %.1fs",
+                len(failed),
+                len(pending),
+                last_error,
+                backoff,
+            )
+            if self.stop.wait(backoff):
+                raise DeliveryError(f"{len(failed)} messages undelivered at shutdown")
+            backoff = min(backoff * 2, 30.0)
+            pending = failed
+        self.metrics.events.inc(sum(1 for m in outgoing if m.topic == self.config.events.topic))
+
+    def _count(
+        self,
+        batch: Mapping[Any, Sequence[Any]],
+        decoded: DecodedBatch,
+        outcome: BatchOutcome,
+        streams_tracked: int,
+    ) -> None:
+        m = self.metrics
+        for partition, records in batch.items():
+            m.consumed.labels(topic=partition.topic).inc(len(records))
+        m.batch_records.observe(sum(len(r) for r in batch.values()))
+        for reason, count in Counter(reason for reason, _, _ in decoded.rejected).items():
+            m.rejected.labels(reason=reason).inc(count)
+        for reason, dropped in (
+            ("late", outcome.late),
+            ("duplicate", outcome.duplicate),
+            ("too_many_streams", outcome.over_capacity),
+            ("disabled", outcome.disabled),
+        ):
+            if len(dropped):
+                m.dropped.labels(reason=reason).inc(len(dropped))
+        m.scored.inc(len(outcome.scored.index))
+        m.streams.set(streams_tracked)
+        m.last_commit.set(self.clock())
+        m.kafka_up.set(1)
+
+    def _update_lag(self) -> None:
+        seen = set()
+        for partition in self.consumer.assignment():
+            highwater = self.consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = self.consumer.position(partition, timeout_ms=0)
+            except Exception:  # noqa: BLE001 - position unknown right after assignment
+                continue
+            if position is None:
+                continue
+            label = (partition.topic, partition.partition)
+            seen.add(label)
+            self.metrics.lag.labels(topic=label[0], partition=str(label[1])).set(
+                max(highwater - position, 0)
+            )
+        for topic, number in self._lag_partitions - seen:
+            self.metrics.lag.remove(topic, str(number))
+        self._lag_partitions = seen
+
+
+class _RebalanceLog(ConsumerRebalanceListener):
+    """Logs partition moves. Nothing else is needed: every batch is committed before the next
+    poll, and rebalances happen inside poll, so no processed record is ever uncommitted here."""
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("partitions revoked: %s", sorted((p.topic, p.partition) for p in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", sorted((p.topic, p.partition) for p in assigned))

@@ -1,0 +1,92 @@
+"""Wire a daemon to real Kafka clients, a metrics endpoint and signal handlers."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client import CollectorRegistry, start_http_server
+
+from monitor.config.schema import MonitorConfig
+from monitor.daemon.loop import Daemon
+from monitor.kafka.admin import ensure_topics
+from monitor.kafka.client import client_settings, consumer_settings, producer_settings
+from monitor.kafka.exceptions import KafkaSetupError
+from monitor.metrics import DaemonMetrics, StreamCollector
+
+log = logging.getLogger("monitor.daemon")
+
+
+def output_topics(config: MonitorConfig) -> dict[str, int]:
+    """Topics the daemon writes to, with the partition count used when creating them."""
+    topics = {config.events.topic: config.events.partitions}
+    if config.dead_letter.enabled:
+        topics[config.dead_letter.topic] = config.dead_letter.partitions
+    return topics
+
+
+def build_daemon(config: MonitorConfig, registry: CollectorRegistry) -> Daemon:
+    """A daemon with kafka-python clients and its metrics registered in ``registry``."""
+    if config.kafka.create_topics:
+        try:
+            created = ensure_topics(
+                config.kafka.bootstrap_servers, output_topics(config), **_admin_settings(config)
+            )
+        except KafkaSetupError as exc:
+            log.warning("could not check or create output topics: %s", exc)
+        else:
+            if created:
+                log.info("created topics %s", created)
+    consumer = KafkaConsumer(**consumer_settings(config.kafka))
+    producer = KafkaProducer(**producer_settings(config.kafka))
+    daemon = Daemon(config, consumer, producer, DaemonMetrics(registry))
+    registry.register(StreamCollector(daemon.detector, daemon.lock, config.metrics.stream_labels))
+    return daemon
+
+
+def _admin_settings(config: MonitorConfig) -> dict[str, Any]:
+    settings = client_settings(config.kafka)
+    settings.pop("bootstrap_servers")
+    return settings
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (nothing else) while the block runs."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_daemon(config: MonitorConfig, stop: threading.Event | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or ``stop``); return the exit code."""
+    registry = CollectorRegistry()
+    daemon = build_daemon(config, registry)
+    if stop is not None:
+        daemon.stop = stop
+    server = None
+    if config.metrics.port:
+        server, _thread = start_http_server(config.metrics.port, config.metrics.address, registry)
+        log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
+    try:
+        with stop_on_signals(daemon.stop):
+            return daemon.run()
+    finally:
+        daemon.producer.close()  # type: ignore[attr-defined]
+        if server is not None:
+            server.shutdown()
+            server.server_close()

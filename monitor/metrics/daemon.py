@@ -1,0 +1,82 @@
+"""The daemon's own metrics, registered in a registry passed in."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from monitor import __version__
+
+
+class DaemonMetrics:
+    """Counters, gauges and histograms describing the daemon itself.
+
+    >>> registry = CollectorRegistry()
+    >>> metrics = DaemonMetrics(registry)
+    >>> metrics.rejected.labels(reason="not_json").inc()
+    >>> registry.get_sample_value("monitor_records_rejected_total", {"reason": "not_json"})
+    1.0
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.info = Info("monitor_build", "Version of the running monitor.", registry=registry)
+        self.info.info({"version": __version__})
+        self.consumed = Counter(
+            "monitor_records_consumed", "Kafka records consumed.", ["topic"], registry=registry
+        )
+        self.rejected = Counter(
+            "monitor_records_rejected",
+            "Records rejected (and dead-lettered), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "monitor_points_dropped",
+            "Valid points not scored: late, duplicate, disabled stream, or no room for it.",
+            ["reason"],
+            registry=registry,
+        )
+        self.scored = Counter(
+            "monitor_points_scored", "Points scored and learned.", registry=registry
+        )
+        self.events = Counter(
+            "monitor_events_emitted",
+            "Anomaly events delivered to the events topic.",
+            registry=registry,
+        )
+        self.delivery_failures = Counter(
+            "monitor_delivery_failures",
+            "Failed attempts to deliver events or dead letters (retried).",
+            ["topic"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "monitor_batch_duration_seconds",
+            "Time to process one polled batch: decode, score, produce, flush, commit.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.batch_records = Histogram(
+            "monitor_batch_records",
+            "Records per polled batch.",
+            buckets=(1, 10, 100, 500, 1000, 2500, 5000, 10000, 50000),
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "monitor_consumer_lag",
+            "Records between the committed position and the end of each assigned partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.streams = Gauge(
+            "monitor_streams_tracked", "Streams with model state.", registry=registry
+        )
+        self.last_commit = Gauge(
+            "monitor_last_commit_timestamp_seconds",
+            "Unix time of the last offset commit.",
+            registry=registry,
+        )
+        self.kafka_up = Gauge(
+            "monitor_kafka_up",
+            "1 while the last poll and commit succeeded, else 0.",
+            registry=registry,
+        )

@@ -58,7 +58,14 @@ def _admin_settings(config: MonitorConfig) -> dict[str, Any]:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` (nothing else) while the block runs."""
+    """SIGTERM and SIGINT set ``stop`` (nothing else) while the block runs.
+
+    Outside the main thread (a daemon embedded in tests or another program) no
+    handler can be installed; the caller stops the daemon through ``stop``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("received %s: finishing the current batch", signal.Signals(signum).name)

@@ -1,0 +1,202 @@
+"""The daemon against a real embedded broker: records in, events, dead letters and metrics out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections import Counter
+
+import numpy as np
+import pytest
+from kafka import KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.config import MonitorConfig
+from monitor.daemon.runner import run_daemon
+from monitor.demo.feed import feed_order
+from monitor.demo.synthetic import SyntheticSeries, make_fleet
+from monitor.kafka.admin import ensure_topics
+from monitor.kafka.ports import free_port
+from monitor.replay import encode_native
+from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
+
+pytestmark = pytest.mark.integration
+
+WARMUP = 300
+SEASON = 144
+MAX_RECORD_BYTES = 65_536
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, parsed with prometheus-client's own parser."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode("utf-8")
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def total(samples, name: str, **labels: str) -> float:
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items())
+    )
+
+
+def final_spike_stream() -> SyntheticSeries:
+    rng = np.random.default_rng(11)
+    values = 20 + rng.normal(0, 0.5, 700)
+    values[-1] = 60.0
+    ts = 1_700_000_000.0 + 60.0 * np.arange(700)
+    return SyntheticSeries("it.final", (("host", "it"),), ts, values)
+
+
+def expected_reason(payload: bytes, reason: str) -> str:
+    if not payload:
+        return "empty"
+    if len(payload) > MAX_RECORD_BYTES:
+        return "too_large"
+    return reason
+
+
+@pytest.fixture
+def setup(broker, topic_name):
+    events, dead = f"{topic_name}-events", f"{topic_name}-dlq"
+    ensure_topics(broker.bootstrap_servers, {topic_name: 3, events: 3, dead: 1})
+    port = free_port()
+    config = MonitorConfig.model_validate_json(
+        json.dumps(
+            {
+                "kafka": {
+                    "bootstrap_servers": broker.bootstrap_servers,
+                    "group_id": f"{topic_name}-group",
+                    "topics": [topic_name],
+                    "session_timeout_ms": 6000,
+                    "heartbeat_interval_ms": 1000,
+                    "poll_timeout_ms": 100,
+                    "max_record_bytes": MAX_RECORD_BYTES,
+                },
+                "events": {"topic": events},
+                "dead_letter": {"topic": dead},
+                "metrics": {"port": port, "address": "127.0.0.1", "stream_labels": ["host"]},
+                "detector": {"warmup": WARMUP},
+                "streams": {"overrides": [{"match": "demo.*", "seasonality": SEASON}]},
+            }
+        )
+    )
+    return config, topic_name, events, dead, port
+
+
+def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_topic):
+    config, topic, events_topic, dead_topic, port = setup
+    fleet = make_fleet(24, 1200, seed=3, season_length=SEASON)
+    series = [*fleet, final_spike_stream()]
+    bad = [r for r in BAD_RECORDS if r.format == "native"]
+    tricky = [r for r in TRICKY_GOOD_RECORDS if r.format == "native"]
+
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=10)
+    series_index, point_index = feed_order(series)
+    every = len(series_index) // (len(bad) + len(tricky) + 1)
+    extras = [(r.payload, None) for r in bad] + [(r.payload, True) for r in tricky]
+    produced = good_points = 0
+    for i, (s, p) in enumerate(zip(series_index.tolist(), point_index.tolist(), strict=True)):
+        item = series[s]
+        producer.send(
+            topic,
+            key=item.key.encode(),
+            value=encode_native(item.name, item.labels, float(item.ts[p]), float(item.values[p])),
+        )
+        produced += 1
+        good_points += 1
+        if i % every == 0 and extras:
+            payload, good = extras.pop()
+            producer.send(topic, key=b"extra", value=payload)
+            produced += 1
+    assert not extras
+    producer.flush()
+    producer.close()
+    far_future = time.time() + 86_400
+    future = [r for r in tricky if any(p.ts > far_future for p in r.points)]
+    good_points += sum(len(r.points) for r in tricky if r not in future)
+
+    stop = threading.Event()
+    exit_codes: list[int] = []
+    runner = threading.Thread(target=lambda: exit_codes.append(run_daemon(config, stop)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        samples = {}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                samples = scrape(port)
+            except OSError:
+                continue
+            if total(samples, "monitor_records_consumed_total") >= produced:
+                break
+        assert total(samples, "monitor_records_consumed_total") == produced
+        samples = scrape(port)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert exit_codes == [0]
+
+    # Every good point is scored or (tricky duplicates) dropped as late/duplicate; none lost.
+    handled = total(samples, "monitor_points_scored_total") + total(
+        samples, "monitor_points_dropped_total"
+    )
+    assert handled == good_points
+    assert total(samples, "monitor_points_scored_total") >= good_points - len(tricky)
+
+    # Every bad record is counted by reason and dead-lettered with it.
+    expected = Counter(expected_reason(r.payload, r.reason) for r in bad)
+    expected["timestamp_in_future"] += len(future)
+    for reason, count in expected.items():
+        assert total(samples, "monitor_records_rejected_total", reason=reason) == count, reason
+    letters = [json.loads(r.value) for r in read_topic(dead_topic, len(bad) + len(future))]
+    assert Counter(letter["reason"] for letter in letters) == expected
+    assert all(letter["topic"] == topic for letter in letters)
+
+    # Events: one (or more) for every planted anomaly, none during warm-up.
+    events = [json.loads(r.value) for r in read_topic(events_topic, 10_000, timeout=5)]
+    by_stream: dict[str, list[int]] = {}
+    for event in events:
+        by_stream.setdefault(event["stream"], []).append(event)
+    start_ts, step = 1_700_000_000.0, 60.0
+    planted = 0
+    for item in fleet:
+        indices = sorted(round((e["ts"] - start_ts) / step) for e in by_stream.get(item.key, []))
+        assert all(i >= WARMUP for i in indices), (item.key, indices)
+        for anomaly in item.anomalies:
+            planted += 1
+            assert any(anomaly.start <= i < anomaly.start + 5 for i in indices), (
+                item.key,
+                anomaly,
+                indices,
+            )
+    assert planted >= 8
+    clean = [s for s in fleet if not s.anomalies]
+    false_alerts = sum(len(by_stream.get(s.key, [])) for s in clean)
+    assert false_alerts <= len(clean), f"{false_alerts} events on {len(clean)} clean streams"
+    for event in events:
+        assert event["event_id"] and event["score"] >= event["threshold"]
+
+    # Gauges: the stream whose last point is a spike is anomalous right now.
+    final = 'it.final{host="it"}'
+    assert total(samples, "monitor_stream_anomalous", stream=final, host="it") == 1
+    assert total(samples, "monitor_anomaly_events_total", stream=final) >= 1
+    quiet = clean[0].key
+    assert total(samples, "monitor_stream_anomalous", stream=quiet) == 0
+    assert total(samples, "monitor_stream_value", stream=quiet) == pytest.approx(
+        clean[0].values[-1]
+    )
+    assert total(samples, "monitor_streams_tracked") == len(series) + len(
+        {p.key for r in tricky if r not in future for p in r.points}
+    )
+    assert any(name == "monitor_consumer_lag" for name, _ in samples)
+    assert total(samples, "monitor_batch_duration_seconds_count") >= 1

@@ -11,7 +11,7 @@ String values may reference the environment as ``${NAME}`` or ``${NAME:-default}
 ...     load_config_text("kafka:\\n  grup_id: x\\nmetrics:\\n  port: -1\\n", source="bad.yaml")
 ... except ConfigError as err:
 ...     print(err)
-bad.yaml:2: kafka.grup_id: unknown key (got 'x')
+bad.yaml:2: kafka.grup_id: unknown key
 bad.yaml:4: metrics.port: Input should be greater than or equal to 0 (got -1)
 """
 
@@ -55,21 +55,18 @@ def load_config_text(
     issues: list[ConfigIssue] = []
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if root is not None else {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            source, [ConfigIssue("(file)", f"not valid YAML: {exc}", None, line)]
-        ) from exc
+        raise ConfigError(source, [_yaml_issue(exc)]) from exc
     lines: dict[tuple[str | int, ...], int] = {}
     if root is not None:
         _index_lines(root, (), lines, issues)
-    data = yaml.safe_load(text) if root is not None else {}
     if data is None:
         data = {}
     if not isinstance(data, dict):
+        line = root.start_mark.line + 1 if root is not None else None
         raise ConfigError(
-            source, [ConfigIssue("(root)", "expected a mapping of sections", data, 1)]
+            source, [ConfigIssue("(root)", "expected a mapping of sections", None, line)]
         )
     data = _interpolate(data, (), env, issues, lines)
     _apply_env_overrides(data, env)
@@ -82,6 +79,17 @@ def load_config_text(
     if issues or config is None:
         raise ConfigError(source, issues)
     return config
+
+
+def _yaml_issue(exc: yaml.YAMLError) -> ConfigIssue:
+    """The YAML problem and its position, without quoting the source (it may hold secrets)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    context = getattr(exc, "context", None)
+    message = f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+    if mark is not None:
+        message += f" at column {mark.column + 1}"
+    return ConfigIssue("(file)", message, None, mark.line + 1 if mark is not None else None)
 
 
 def _index_lines(
@@ -122,6 +130,7 @@ def _interpolate(
         return [_interpolate(v, (*path, i), env, issues, lines) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
+    whole = _ENV_REF.fullmatch(value)
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -136,7 +145,17 @@ def _interpolate(
         )
         return ""
 
-    return _ENV_REF.sub(substitute, value)
+    result = _ENV_REF.sub(substitute, value)
+    if whole is not None and result:
+        # A value that is one reference takes the YAML type of what it expands to
+        # (port: ${PORT:-9108} is an integer), without parsing tags or structures.
+        try:
+            typed = yaml.safe_load(result)
+        except yaml.YAMLError:
+            return result
+        if isinstance(typed, bool | int | float) and not isinstance(typed, str):
+            return typed
+    return result
 
 
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -184,13 +203,14 @@ def _issues_from(
     issues = []
     for error in exc.errors():
         loc = tuple(error["loc"])
+        shown: object = None
         if error["type"] == "extra_forbidden":
+            # A mistyped key may hold a secret: its value is not repeated.
             message = "unknown key"
         else:
             message = error["msg"].removeprefix("Value error, ")
-        shown = error.get("input") if error["type"] not in ("missing",) else None
-        if isinstance(shown, dict):
-            shown = None
+            if error["type"] != "missing" and not isinstance(error.get("input"), dict | list):
+                shown = error.get("input")
         line = _nearest_line(loc, lines)
         if "password" in _dotted(loc):
             shown = "***"

@@ -167,6 +167,10 @@ class DetectorConfig(_Section):
     """Fading factor of the exponentially weighted mean/variance of values and residuals."""
     interval_z: float = Field(3.0, gt=0)
     """Half-width of the prediction interval, in residual standard deviations."""
+    rebaseline_after: int = Field(30, ge=0)
+    """Points outside the prediction interval are learned clipped to its edge, so an open
+    anomaly does not become normal; after this many in a row the stream is re-baselined to
+    the new level. 0 learns every value as it is."""
     forecaster: ForecasterConfig = ForecasterConfig()
     hst: HalfSpaceTreesConfig = HalfSpaceTreesConfig()
     weights: WeightsConfig = WeightsConfig()

@@ -33,8 +33,6 @@ DETECTORS = ("forecast", "rolling", "hst")
 
 _RELATIVE_SCALE_FLOOR = 1e-6
 _ABSOLUTE_SCALE_FLOOR = 1e-9
-_RESIDUAL_CLIP = 6.0
-"""Residuals beyond this many standard deviations are clipped before they update the spread."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +129,9 @@ class Detector:
         weights = np.array([d.weights.forecast, d.weights.rolling, d.weights.hst])
         self.weights = weights / weights.sum()
         self.interval_z = d.interval_z
+        self.rebaseline_after = d.rebaseline_after
+        # The residual spread means something once it has averaged over about its span.
+        self.spread_span = int(np.ceil(1.0 / d.ew_fading))
         self.critical = t.critical
         self.state = ArrayState(
             {
@@ -143,6 +144,8 @@ class Detector:
                 "threshold": ArraySpec((), np.float64, 1.0),
                 "anomalous": ArraySpec((), np.bool_, False),
                 "events": ArraySpec((), np.int64, 0),
+                "excursion": ArraySpec((), np.int32, 0),
+                "excursion_sum": ArraySpec((), np.float64, 0.0),
             },
             capacity,
         )
@@ -238,21 +241,14 @@ class Detector:
         score, threshold = self.gate.update(rows, raw, self.streams.state.sensitivity[rows], warm)
         anomalous = warm & (score >= threshold)
 
-        # Learn.
-        self.forecaster.update(rows, x)
-        clipped = np.clip(
-            residual, -_RESIDUAL_CLIP * residual_scale, _RESIDUAL_CLIP * residual_scale
-        )
+        half_width = self.interval_z * residual_scale
+        lower, upper = expected - half_width, expected + half_width
         has_forecast = ~np.isnan(forecast)
-        if has_forecast.any():
-            self.residuals.update(rows[has_forecast], clipped[has_forecast])
-        self.values.update(rows, x)
-        self.window.update(rows, x)
+        mature = count >= self.streams.state.seasonality[rows] + 2 + self.spread_span
+        self._learn(rows, x, expected, residual, half_width, has_forecast, mature)
         if seen.any():
             self.differences.update(rows[seen], difference[seen])
 
-        half_width = self.interval_z * residual_scale
-        lower, upper = expected - half_width, expected + half_width
         s.count[rows] = count + 1
         s.last_value[rows] = x
         s.expected[rows] = expected
@@ -277,6 +273,53 @@ class Detector:
             anomalous & (score >= max(self.critical, 0.0)),
             contributions,
         )
+
+    def _learn(
+        self,
+        rows: np.ndarray,
+        x: np.ndarray,
+        expected: np.ndarray,
+        residual: np.ndarray,
+        half_width: np.ndarray,
+        has_forecast: np.ndarray,
+        mature: np.ndarray,
+    ) -> None:
+        """Learn each point; robustly, so that an open anomaly does not become normal.
+
+        Once a stream's residual spread is established (``mature``), a value outside
+        the prediction interval is learned clipped to the interval's edge, and the
+        second and later points of an excursion do not widen the residual spread.
+        After ``rebaseline_after`` consecutive points outside, the level moves by the
+        excursion's mean residual: the stream has a new normal.
+        """
+        s = self.state
+        in_excursion = np.zeros(len(rows), dtype=bool)
+        learned = x
+        if self.rebaseline_after > 0:
+            outside = mature & has_forecast & (np.abs(residual) > half_width)
+            excursion = np.where(outside, s.excursion[rows] + 1, 0)
+            excursion_sum = np.where(outside, s.excursion_sum[rows] + residual, 0.0)
+            in_excursion = excursion >= 2
+            clipped = expected + np.clip(residual, -half_width, half_width)
+            learned = np.where(outside, clipped, x)
+            shifted = excursion >= self.rebaseline_after
+            if shifted.any():
+                moved = rows[shifted]
+                delta = excursion_sum[shifted] / excursion[shifted]
+                self.forecaster.shift_level(moved, delta)
+                self.values.state.mean_[moved] += delta
+                self.window.state.reset(moved)
+                excursion[shifted] = 0
+                excursion_sum[shifted] = 0.0
+            s.excursion[rows] = excursion
+            s.excursion_sum[rows] = excursion_sum
+        self.forecaster.update(rows, learned)
+        spread = has_forecast & ~in_excursion
+        if spread.any():
+            bounded = np.clip(residual, -half_width, half_width)
+            self.residuals.update(rows[spread], bounded[spread])
+        self.values.update(rows, learned)
+        self.window.update(rows, learned)
 
     def nbytes(self) -> int:
         """Bytes of per-stream state held in arrays (all rows, allocated capacity)."""

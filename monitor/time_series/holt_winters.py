@@ -102,6 +102,13 @@ class HoltWinters:
         out = s.level[rows] + s.trend[rows] + season
         return np.where(self.initialized(rows), out, np.nan)
 
+    def shift_level(self, rows: np.ndarray, delta: np.ndarray) -> None:
+        """Move the level of initialised ``rows`` by ``delta``, dropping their trend (re-baseline)."""
+        s = self.state
+        ready = self.initialized(rows)
+        s.level[rows[ready]] += delta[ready]
+        s.trend[rows[ready]] = 0.0
+
     def update(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Learn one value for each of ``rows`` (distinct)."""
         if len(rows):

@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+import pytest
+
+from monitor.config import MonitorConfig
+from monitor.detection import Detector
+from monitor.records import Point
+
+
+def config(**detector) -> MonitorConfig:
+    return MonitorConfig.model_validate_json(json.dumps({"detector": detector}))
+
+
+def run(detector: Detector, values: np.ndarray, name: str = "s", step: float = 60.0):
+    points = [Point(name, (), step * t, float(v)) for t, v in enumerate(values)]
+    return detector.process(points).scored
+
+
+def noisy(n: int, seed: int = 0, level: float = 100.0) -> np.ndarray:
+    return level + np.random.default_rng(seed).normal(0, 1, n)
+
+
+def test_no_alert_during_warm_up_even_for_huge_spikes():
+    values = noisy(600)
+    values[[50, 150, 250]] += 50
+    scored = run(Detector(config(warmup=300)), values)
+    assert not scored.anomalous[:300].any()
+
+
+def test_a_dropout_stays_anomalous_while_it_lasts():
+    values = noisy(1500)
+    values[1000:1020] = 0.0
+    scored = run(Detector(config()), values)
+    flagged = np.flatnonzero(scored.anomalous)
+    assert flagged[0] == 1000
+    assert np.isin(np.arange(1000, 1020), flagged).sum() >= 18
+    assert not np.isin(np.arange(1030, 1500), flagged).any()
+
+
+def test_a_level_shift_alerts_then_becomes_the_new_normal():
+    values = noisy(2000)
+    values[1000:] += 15.0
+    detector = Detector(config(rebaseline_after=30))
+    scored = run(detector, values)
+    flagged = np.flatnonzero(scored.anomalous)
+    assert flagged[0] == 1000
+    assert flagged.max() < 1000 + 30 + 10
+    assert abs(scored.expected[-1] - 115.0) < 1.0
+
+
+def test_without_robust_learning_the_forecaster_swallows_a_dropout():
+    values = noisy(1500)
+    values[1000:1020] = 0.0
+    robust = run(Detector(config()), values)
+    naive = run(Detector(config(rebaseline_after=0)), values)
+    assert robust.anomalous[1000:1020].sum() > naive.anomalous[1000:1020].sum()
+
+
+def test_rounds_give_the_same_result_as_one_point_at_a_time():
+    rng = np.random.default_rng(5)
+    n_streams, n_points = 7, 500
+    values = 50 + rng.normal(0, 2, (n_streams, n_points))
+    values[:, 400] += 30
+    points = [
+        Point(f"s{i}", (("k", str(i)),), 60.0 * t, float(values[i, t]))
+        for t in range(n_points)
+        for i in range(n_streams)
+    ]
+    rng.shuffle(points)  # arrival order across streams and in time does not matter
+    batched = Detector(config(warmup=100))
+    outcome = batched.process(points)
+    single = Detector(config(warmup=100))
+    for point in sorted(points, key=lambda p: p.ts):
+        single.process([point])
+    keys = sorted(batched.streams.rows)
+    batched_rows = [batched.streams.rows[k] for k in keys]
+    single_rows = [single.streams.rows[k] for k in keys]
+    for name in ("score", "threshold", "expected", "lower", "upper", "anomalous", "events"):
+        np.testing.assert_array_equal(
+            batched.state[name][batched_rows], single.state[name][single_rows], err_msg=name
+        )
+    assert batched.state["events"][batched_rows].sum() >= n_streams
+    assert len(outcome.scored.index) == n_streams * n_points
+
+
+def test_scores_are_finite_and_in_unit_interval():
+    values = np.concatenate([np.zeros(300), noisy(300), [1e12, -1e12, 0.0], noisy(100)])
+    scored = run(Detector(config()), values)
+    for name in ("score", "threshold"):
+        array = getattr(scored, name)
+        assert np.isfinite(array).all() and (array >= 0).all() and (array <= 1).all()
+    assert np.isfinite(scored.contributions).all()
+
+
+def test_per_stream_overrides_apply_by_glob():
+    cfg = MonitorConfig.model_validate_json(
+        json.dumps(
+            {
+                "detector": {"warmup": 10},
+                "streams": {
+                    "overrides": [
+                        {"match": "quiet.*", "disabled": True},
+                        {"match": "season.*", "seasonality": 24, "warmup": 50},
+                        {"match": "keen.*", "sensitivity": 1.0},
+                    ]
+                },
+            }
+        )
+    )
+    detector = Detector(cfg)
+    points = [Point(n, (), 0.0, 1.0) for n in ("quiet.a", "season.a", "keen.a", "other")]
+    outcome = detector.process(points)
+    assert outcome.disabled.tolist() == [0]
+    table = detector.streams
+    row = table.rows["season.a"]
+    assert table.state.seasonality[row] == 24 and table.state.warmup[row] == 50
+    assert detector.forecaster.state.seasonality[row] == 24
+    assert detector.state.threshold[table.rows["keen.a"]] == pytest.approx(0.2)
+
+
+def test_seasonal_stream_is_forecast_from_its_season():
+    t = np.arange(24 * 40)
+    values = 100 + 20 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(1).normal(0, 0.5, len(t))
+    cfg = MonitorConfig.model_validate_json(
+        json.dumps({"streams": {"overrides": [{"match": "*", "seasonality": 24}]}})
+    )
+    scored = run(Detector(cfg), values)
+    error = np.abs(scored.expected[-200:] - values[-200:])
+    assert error.mean() < 1.5
+    assert not scored.anomalous[-200:].any()
+
+
+def test_memory_per_stream_is_kilobytes():
+    detector = Detector(MonitorConfig(), capacity=1000)
+    per_stream = detector.nbytes() / 1000
+    assert per_stream < 16_000

@@ -103,7 +103,7 @@ class HoltWinters:
         return np.where(self.initialized(rows), out, np.nan)
 
     def shift_level(self, rows: np.ndarray, delta: np.ndarray) -> None:
-        """Move the level of initialised ``rows`` by ``delta``, dropping their trend (re-baseline)."""
+        """Re-baseline: move the level of initialised ``rows`` by ``delta``, drop the trend."""
         s = self.state
         ready = self.initialized(rows)
         s.level[rows[ready]] += delta[ready]

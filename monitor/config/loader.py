@@ -77,7 +77,7 @@ def load_config_text(
         issues.extend(_issues_from(exc, lines))
         config = None
     if issues or config is None:
-        raise ConfigError(source, issues)
+        raise ConfigError(source, sorted(issues, key=lambda issue: issue.line or 0))
     return config
 
 

@@ -336,7 +336,6 @@ class Daemon:
         m.scored.inc(len(outcome.scored.index))
         m.streams.set(streams_tracked)
         m.last_commit.set(self.clock())
-        m.kafka_up.set(1)
 
     def _update_lag(self) -> None:
         seen = set()

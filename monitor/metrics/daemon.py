@@ -75,8 +75,3 @@ class DaemonMetrics:
             "Unix time of the last offset commit.",
             registry=registry,
         )
-        self.kafka_up = Gauge(
-            "monitor_kafka_up",
-            "1 while the last poll and commit succeeded, else 0.",
-            registry=registry,
-        )

@@ -44,9 +44,7 @@ def make_points(n_streams: int, n_points: int, seed: int = 0) -> list[list[Point
         spikes = rng.random(n_streams) < 0.001
         values[spikes] *= 3
         ts = 1_700_000_000.0 + 60.0 * t
-        batches.append(
-            [Point(names[i], labels[i], ts, float(values[i])) for i in range(n_streams)]
-        )
+        batches.append([Point(names[i], labels[i], ts, float(values[i])) for i in range(n_streams)])
     return batches
 
 

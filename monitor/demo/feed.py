@@ -100,5 +100,10 @@ def produce_feed(
             if ahead > 0:
                 stop.wait(ahead)
     producer.flush()
-    log.info("demo feed done: %d points and %d malformed records produced", stats.sent, stats.bad)
+    log.info(
+        "demo feed %s: %d points and %d malformed records produced",
+        "stopped" if stop.is_set() else "done",
+        stats.sent,
+        stats.bad,
+    )
     return stats

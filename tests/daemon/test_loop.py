@@ -203,3 +203,9 @@ def test_per_topic_formats():
         'cpu_user{host="h"}',
         'up{job="a"}',
     ]
+
+
+def test_subscribes_to_a_topic_pattern_when_given():
+    daemon, consumer, *_ = make_daemon([], kafka={"topic_pattern": "metrics\\..*"})
+    assert daemon.run() == 0
+    assert consumer.subscribed == "metrics\\..*"

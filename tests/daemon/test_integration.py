@@ -200,3 +200,56 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
     )
     assert any(name == "monitor_consumer_lag" for name, _ in samples)
     assert total(samples, "monitor_batch_duration_seconds_count") >= 1
+
+
+def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_name):
+    import re
+
+    topics = [f"{topic_name}.a", f"{topic_name}.b"]
+    ensure_topics(broker.bootstrap_servers, {t: 1 for t in topics} | {f"{topic_name}-x": 1})
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    for i, topic in enumerate([*topics, f"{topic_name}-x"]):
+        for t in range(20):
+            producer.send(topic, encode_native(f"p{i}", (), 1_700_000_000.0 + t, float(t)))
+    producer.flush()
+    producer.close()
+    port = free_port()
+    config = MonitorConfig.model_validate_json(
+        json.dumps(
+            {
+                "kafka": {
+                    "bootstrap_servers": broker.bootstrap_servers,
+                    "group_id": f"{topic_name}-group",
+                    "topic_pattern": re.escape(topic_name) + r"\..*",
+                    "session_timeout_ms": 6000,
+                    "heartbeat_interval_ms": 1000,
+                    "poll_timeout_ms": 100,
+                },
+                "events": {"topic": f"{topic_name}-events"},
+                "dead_letter": {"topic": f"{topic_name}-dlq"},
+                "metrics": {"port": port, "address": "127.0.0.1"},
+            }
+        )
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=run_daemon, args=(config, stop))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        samples = {}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                samples = scrape(port)
+            except OSError:
+                continue
+            if total(samples, "monitor_records_consumed_total") >= 40:
+                break
+        time.sleep(1.0)  # nothing from the non-matching topic may arrive either
+        samples = scrape(port)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    for topic in topics:
+        assert total(samples, "monitor_records_consumed_total", topic=topic) == 20
+    assert total(samples, "monitor_records_consumed_total") == 40

@@ -48,6 +48,35 @@ def total(samples, name: str, **labels: str) -> float:
     )
 
 
+def run_until_consumed(config: MonitorConfig, port: int, count: int, settle: float = 0.0):
+    """Run the daemon in a thread until /metrics shows ``count`` records consumed.
+
+    Waits ``settle`` seconds more (to catch records that must not arrive), stops the
+    daemon and returns (the last scrape, the daemon's exit codes).
+    """
+    stop = threading.Event()
+    exit_codes: list[int] = []
+    runner = threading.Thread(target=lambda: exit_codes.append(run_daemon(config, stop)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        samples: dict = {}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                samples = scrape(port)
+            except OSError:
+                continue
+            if total(samples, "monitor_records_consumed_total") >= count:
+                break
+        time.sleep(settle)
+        samples = scrape(port)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    return samples, exit_codes
+
+
 def final_spike_stream() -> SyntheticSeries:
     rng = np.random.default_rng(11)
     values = 20 + rng.normal(0, 0.5, 700)
@@ -124,26 +153,8 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
     future = [r for r in tricky if any(p.ts > far_future for p in r.points)]
     good_points += sum(len(r.points) for r in tricky if r not in future)
 
-    stop = threading.Event()
-    exit_codes: list[int] = []
-    runner = threading.Thread(target=lambda: exit_codes.append(run_daemon(config, stop)))
-    runner.start()
-    try:
-        deadline = time.monotonic() + 120
-        samples = {}
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                samples = scrape(port)
-            except OSError:
-                continue
-            if total(samples, "monitor_records_consumed_total") >= produced:
-                break
-        assert total(samples, "monitor_records_consumed_total") == produced
-        samples = scrape(port)
-    finally:
-        stop.set()
-        runner.join(timeout=30)
+    samples, exit_codes = run_until_consumed(config, port, produced)
+    assert total(samples, "monitor_records_consumed_total") == produced
     assert exit_codes == [0]
 
     # Every good point is scored or (tricky duplicates) dropped as late/duplicate; none lost.
@@ -231,25 +242,9 @@ def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_
             }
         )
     )
-    stop = threading.Event()
-    runner = threading.Thread(target=run_daemon, args=(config, stop))
-    runner.start()
-    try:
-        deadline = time.monotonic() + 60
-        samples = {}
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                samples = scrape(port)
-            except OSError:
-                continue
-            if total(samples, "monitor_records_consumed_total") >= 40:
-                break
-        time.sleep(1.0)  # nothing from the non-matching topic may arrive either
-        samples = scrape(port)
-    finally:
-        stop.set()
-        runner.join(timeout=30)
+    # Wait a little past the 40 records: nothing from the non-matching topic may arrive.
+    samples, exit_codes = run_until_consumed(config, port, 40, settle=1.0)
+    assert exit_codes == [0]
     for topic in topics:
         assert total(samples, "monitor_records_consumed_total", topic=topic) == 20
     assert total(samples, "monitor_records_consumed_total") == 40

@@ -270,7 +270,7 @@ class Detector:
             score,
             threshold,
             anomalous,
-            anomalous & (score >= max(self.critical, 0.0)),
+            anomalous & (score >= self.critical),
             contributions,
         )
 

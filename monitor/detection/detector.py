@@ -143,6 +143,7 @@ class Detector:
                 "score": ArraySpec((), np.float64, 0.0),
                 "threshold": ArraySpec((), np.float64, 1.0),
                 "anomalous": ArraySpec((), np.bool_, False),
+                "critical": ArraySpec((), np.bool_, False),
                 "events": ArraySpec((), np.int64, 0),
                 "excursion": ArraySpec((), np.int32, 0),
                 "excursion_sum": ArraySpec((), np.float64, 0.0),
@@ -257,6 +258,8 @@ class Detector:
         s.score[rows] = score
         s.threshold[rows] = threshold
         s.anomalous[rows] = anomalous
+        critical = anomalous & (score >= self.critical)
+        s.critical[rows] = critical
         s.events[rows] += anomalous
         self.streams.state.last_ts[rows] = ts
         return Scored(
@@ -270,7 +273,7 @@ class Detector:
             score,
             threshold,
             anomalous,
-            anomalous & (score >= self.critical),
+            critical,
             contributions,
         )
 

@@ -74,6 +74,7 @@ class StreamCollector(Collector):
             state = self.detector.state
             columns = {name: state[name][:n].copy() for _, _, name in GAUGES}
             events = state.events[:n].copy()
+            critical = state.critical[:n].copy()
             seen = state.count[:n] > 0
         label_names = ["stream", *self.extra_labels]
         label_values = [
@@ -93,3 +94,12 @@ class StreamCollector(Collector):
         for row in shown:
             counter.add_metric(label_values[row], float(events[row]))
         yield counter
+        severity = GaugeMetricFamily(
+            "monitor_stream_anomaly_severity",
+            "1 for each stream whose last point was anomalous, labelled with its severity.",
+            labels=[*label_names, "severity"],
+        )
+        for row in np.flatnonzero(seen & columns["anomalous"]):
+            level = "critical" if critical[row] else "warning"
+            severity.add_metric([*label_values[row], level], 1.0)
+        yield severity

@@ -200,6 +200,8 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
     # Gauges: the stream whose last point is a spike is anomalous right now.
     final = 'it.final{host="it"}'
     assert total(samples, "monitor_stream_anomalous", stream=final, host="it") == 1
+    assert total(samples, "monitor_stream_anomaly_severity", stream=final, severity="critical") == 1
+    assert total(samples, "monitor_stream_anomaly_severity", stream=clean[0].key) == 0
     assert total(samples, "monitor_anomaly_events_total", stream=final) >= 1
     quiet = clean[0].key
     assert total(samples, "monitor_stream_anomalous", stream=quiet) == 0

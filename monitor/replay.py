@@ -184,7 +184,7 @@ def replay_series(
     ...               labels={"host": "h1"})
     2
     >>> p.sent[0][1]
-    b'cpu{host="h1"}'
+    b'cpu{host=h1}'
     """
     ts = np.asarray(ts, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)

@@ -70,7 +70,7 @@ def test_replay_command_produces_the_csv_as_one_stream(broker, topic_name, tmp_p
     assert result.returncode == 0, result.stderr
     assert "replayed 3 points" in result.stdout
     records = read_topic(topic_name, 3)
-    assert [r.key for r in records] == [b'load{host="a"}'] * 3
+    assert [r.key for r in records] == [b"load{host=a}"] * 3
     assert b'"value":2.5' in records[1].value and b'"labels":{"host":"a"}' in records[1].value
 
 

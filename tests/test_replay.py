@@ -263,7 +263,7 @@ def test_replay_csv_defaults_to_the_file_stem(tmp_path: Path) -> None:
     )
     producer = RecordingProducer()
     assert replay_csv(producer, "t", path, labels={"host": "h1"}) == 2
-    assert {s[1] for s in producer.sent} == {b'cpu_x{host="h1"}'}
+    assert {s[1] for s in producer.sent} == {b"cpu_x{host=h1}"}
     assert orjson.loads(producer.sent[1][2]) == {
         "stream": "cpu_x",
         "ts": 1396310700.0,

@@ -79,7 +79,7 @@ class SyntheticSeries:
 
     >>> s = make_series("demo.cpu", 1000, seed=1, kinds=("spike",), labels=(("host", "a"),))
     >>> s.key, len(s), [a.kind for a in s.anomalies]
-    ('demo.cpu{host="a"}', 1000, ['spike'])
+    ('demo.cpu{host=a}', 1000, ['spike'])
     >>> int(s.anomaly_mask().sum())
     1
     """
@@ -239,8 +239,8 @@ def make_fleet(
 
     >>> fleet = make_fleet(6, 500, seed=3)
     >>> [s.key for s in fleet[:4]]  # doctest: +NORMALIZE_WHITESPACE
-    ['demo.cpu{host="h-0001"}', 'demo.latency_ms{host="h-0001"}',
-     'demo.requests{host="h-0001"}', 'demo.cpu{host="h-0002"}']
+    ['demo.cpu{host=h-0001}', 'demo.latency_ms{host=h-0001}',
+     'demo.requests{host=h-0001}', 'demo.cpu{host=h-0002}']
     >>> sorted(a.kind for s in fleet for a in s.anomalies)
     ['level_shift', 'spike']
     >>> sum(1 for s in fleet if not s.anomalies)

@@ -30,7 +30,7 @@ def resolve_settings(
 
     >>> from monitor.config.schema import StreamOverride
     >>> rules = [StreamOverride(match="cpu*", sensitivity=0.9), StreamOverride(match="*", warmup=5)]
-    >>> resolve_settings('cpu{host="a"}', DetectorConfig(), rules).sensitivity
+    >>> resolve_settings('cpu{host=a}', DetectorConfig(), rules).sensitivity
     0.9
     >>> resolve_settings("mem", DetectorConfig(), rules).warmup
     5

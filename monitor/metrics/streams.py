@@ -54,7 +54,7 @@ class StreamCollector(Collector):
     >>> _ = detector.process([Point("cpu", (("host", "a"),), 0.0, 1.5)])
     >>> registry = CollectorRegistry()
     >>> registry.register(StreamCollector(detector, threading.Lock(), extra_labels=("host",)))
-    >>> registry.get_sample_value("monitor_stream_value", {"stream": 'cpu{host="a"}', "host": "a"})
+    >>> registry.get_sample_value("monitor_stream_value", {"stream": 'cpu{host=a}', "host": "a"})
     1.5
     """
 

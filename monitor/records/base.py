@@ -11,21 +11,31 @@ Labels = tuple[tuple[str, str], ...]
 def stream_key(name: str, labels: Labels) -> str:
     """Return the identity of a stream: its name plus its sorted labels.
 
-    The form is the Prometheus series notation, so it reads naturally in logs.
+    The form ``name{k=v,k2=v2}`` reads like a Prometheus series but has no quotes,
+    so it can be written inside a PromQL string (``stream="cpu{host=h1}"``) and
+    a Grafana variable as it is. Label values are backslash-escaped where they
+    hold ``\\ , = } "`` or a newline, so two different streams never share a key.
 
     >>> stream_key("cpu", (("host", "h1"), ("dc", "eu")))
-    'cpu{dc="eu",host="h1"}'
+    'cpu{dc=eu,host=h1}'
     >>> stream_key("cpu", ())
     'cpu'
+    >>> stream_key("cpu", (("a", "x,b=y"),)) != stream_key("cpu", (("a", "x"), ("b", "y")))
+    True
     """
     if not labels:
         return name
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels))
+    inner = ",".join(f"{k}={_escape(v)}" for k, v in sorted(labels))
     return f"{name}{{{inner}}}"
 
 
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", ",": "\\,", "=": "\\=", "}": "\\}", '"': '\\"', "\n": "\\n"}
+)
+
+
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value.translate(_ESCAPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +47,7 @@ class Point:
 
     >>> p = Point("cpu.host-1", (("host", "host-1"),), 1700000000.0, 0.93)
     >>> p.key
-    'cpu.host-1{host="host-1"}'
+    'cpu.host-1{host=host-1}'
     """
 
     name: str

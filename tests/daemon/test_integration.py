@@ -198,7 +198,7 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
         assert event["event_id"] and event["score"] >= event["threshold"]
 
     # Gauges: the stream whose last point is a spike is anomalous right now.
-    final = 'it.final{host="it"}'
+    final = "it.final{host=it}"
     assert total(samples, "monitor_stream_anomalous", stream=final, host="it") == 1
     assert total(samples, "monitor_stream_anomaly_severity", stream=final, severity="critical") == 1
     assert total(samples, "monitor_stream_anomaly_severity", stream=clean[0].key) == 0

@@ -199,9 +199,9 @@ def test_per_topic_formats():
     assert daemon.run() == 0
     assert consumer.subscribed == ["prom", "tg"]
     assert sorted(daemon.detector.streams.keys) == [
-        'cpu_idle{host="h"}',
-        'cpu_user{host="h"}',
-        'up{job="a"}',
+        "cpu_idle{host=h}",
+        "cpu_user{host=h}",
+        "up{job=a}",
     ]
 
 

@@ -45,7 +45,7 @@ def test_timestamps_and_shape() -> None:
     assert s.ts[0] == 100.0 and np.all(np.diff(s.ts) == 15.0)
     assert len(s) == len(s.ts) == len(s.values) == 500
     assert s.labels == (("a", "1"), ("b", "2"))
-    assert s.key == 'm{a="1",b="2"}'
+    assert s.key == "m{a=1,b=2}"
     assert not s.values.flags.writeable
 
 

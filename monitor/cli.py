@@ -89,6 +89,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=_replay)
 
+    feed = commands.add_parser(
+        "feed",
+        help="produce the demo feed into a topic of any cluster",
+        description="Produce the demo feed (NAB series when available, and a synthetic fleet "
+        "with planted spikes, level shifts and dropouts) into a topic, then exit.",
+    )
+    feed.add_argument(
+        "--bootstrap-servers", default=None, help=f"default: ${BOOTSTRAP_ENV} or 127.0.0.1:9092"
+    )
+    feed.add_argument("--topic", default="metrics")
+    feed.add_argument("--streams", type=int, default=300, help="synthetic streams")
+    feed.add_argument("--points", type=int, default=2000, help="points per synthetic stream")
+    feed.add_argument("--season", type=int, default=144, help="season length of the fleet")
+    feed.add_argument("--rate", type=float, default=1000.0, help="records per second (0: max)")
+    feed.set_defaults(handler=_feed)
+
     demo = commands.add_parser(
         "demo",
         help="embedded broker + demo feed + daemon (make run)",
@@ -215,6 +231,28 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         producer.close()
     print(f"replayed {sent} points of {args.csv} into {args.topic}")
+    return 0
+
+
+def _feed(args: argparse.Namespace) -> int:
+    import os
+
+    from kafka import KafkaProducer
+
+    from monitor.daemon.runner import stop_on_signals
+    from monitor.demo.feed import demo_series, produce_feed
+
+    setup_logging("INFO")
+    servers = args.bootstrap_servers or os.environ.get(BOOTSTRAP_ENV) or "127.0.0.1:9092"
+    series = demo_series(args.streams, args.points, season_length=args.season)
+    producer = KafkaProducer(bootstrap_servers=servers.split(","), linger_ms=20)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            stats = produce_feed(producer, args.topic, series, args.rate, stop)
+    finally:
+        producer.close(timeout=10)
+    print(f"produced {stats.sent} points and {stats.bad} malformed records into {args.topic}")
     return 0
 
 

@@ -84,3 +84,34 @@ def test_replay_rejects_a_malformed_label(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr
+
+
+def test_feed_command_produces_the_fleet(broker, topic_name, read_topic):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "feed",
+            "--bootstrap-servers",
+            broker.bootstrap_servers,
+            "--topic",
+            topic_name,
+            "--streams",
+            "3",
+            "--points",
+            "400",
+            "--season",
+            "24",
+            "--rate",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    sent, bad = int(words[1]), int(words[4])
+    assert sent >= 3 * 400
+    assert len(read_topic(topic_name, sent + bad)) == sent + bad

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,20 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/monitor demo --config configs/demo.yaml
 
+## system-deps: promtool and prometheus (Debian's prometheus package) for the deploy tests
+system-deps:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus; \
+		else \
+			echo "make test needs prometheus and promtool: sudo apt-get install prometheus" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 ## make test: lint, type-check and run the whole suite (unit, doctests, integration)
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/ruff check monitor tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest

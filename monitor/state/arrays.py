@@ -57,12 +57,15 @@ class ArrayState:
         self.specs = dict(specs)
         self.capacity = capacity
         self._arrays = {name: spec.allocate(capacity) for name, spec in self.specs.items()}
+        self._publish()
+
+    def _publish(self) -> None:
+        # Arrays are plain instance attributes too (state.mean), so reading one in a hot
+        # loop costs a dictionary lookup, not a __getattr__ call.
+        self.__dict__.update(self._arrays)
 
     def __getattr__(self, name: str) -> np.ndarray:
-        arrays = self.__dict__.get("_arrays")
-        if arrays is not None and name in arrays:
-            return arrays[name]
-        raise AttributeError(name)
+        raise AttributeError(f"no state array named {name!r}")
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._arrays[name]
@@ -82,6 +85,7 @@ class ArrayState:
             grown[: self.capacity] = self._arrays[name]
             self._arrays[name] = grown
         self.capacity = capacity
+        self._publish()
 
     def ensure_rows(self, rows: np.ndarray) -> None:
         """Make room for every index in ``rows``."""

@@ -96,9 +96,7 @@ def replay(
     longest = max(lengths, default=0)
     for start in range(0, longest, BATCH_ROWS_PER_FILE):
         stop = start + BATCH_ROWS_PER_FILE
-        parts = [
-            (i, np.arange(start, min(stop, n))) for i, n in enumerate(lengths) if start < n
-        ]
+        parts = [(i, np.arange(start, min(stop, n))) for i, n in enumerate(lengths) if start < n]
         file_index = np.concatenate([np.full(len(r), i) for i, r in parts])
         row_index = np.concatenate([r for _, r in parts])
         ts = np.concatenate([seconds[i][r] for i, r in parts])

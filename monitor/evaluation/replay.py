@@ -4,8 +4,8 @@ Every file becomes one stream of one :class:`monitor.detection.Detector` built f
 the configuration under test, so evaluation runs exactly the classes, settings and
 order the daemon runs: each point is scored before it is learned, each stream in time
 order. All files are replayed together in batches, as the daemon would see them
-interleaved on a topic; batching does not change any result (the detector applies
-batches as rounds, bit-identical to one point at a time).
+interleaved on a topic; batching changes no decision (the detector applies batches
+as rounds; numbers agree with one-point-at-a-time to rounding).
 """
 
 from __future__ import annotations

@@ -105,6 +105,50 @@ def _parser() -> argparse.ArgumentParser:
     feed.add_argument("--rate", type=float, default=1000.0, help="records per second (0: max)")
     feed.set_defaults(handler=_feed)
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="replay labelled history and score it with NAB's rules",
+        description="Replay every labelled <category>/<file>.csv under --data through the "
+        "daemon's detection code, write NAB's results layout, print the NAB scores (optimised "
+        "threshold and the daemon's own decisions) per profile and category, and record the "
+        "run with MLflow.",
+    )
+    _add_evaluation_inputs(evaluate)
+    evaluate.add_argument(
+        "--out", type=Path, default=Path("results"), help="results folder (default: ./results)"
+    )
+    evaluate.add_argument(
+        "--profiles", type=Path, help="NAB profiles.json (default: beside the labels, else NAB's)"
+    )
+    evaluate.add_argument("--plots", action="store_true", help="render a PNG per series too")
+    evaluate.add_argument("--tracking-uri", help="MLflow tracking URI (default: local store)")
+    evaluate.add_argument("--experiment", default="monitor-evaluate")
+    evaluate.add_argument("--run-name")
+    evaluate.add_argument("--no-track", action="store_true", help="do not record the run")
+    evaluate.set_defaults(handler=_evaluate)
+
+    plot = commands.add_parser(
+        "plot",
+        help="render labelled series with the detector's view of them",
+        description="Replay labelled series and render one PNG each: values, expected value "
+        "and prediction band, detected anomalies in red, labelled windows shaded, and the "
+        "score against its threshold below.",
+    )
+    _add_evaluation_inputs(plot)
+    plot.add_argument("--out", type=Path, default=Path("results/plots"))
+    plot.add_argument(
+        "--files",
+        nargs="*",
+        default=[],
+        metavar="GLOB",
+        help="only series whose category/file name matches (shell glob)",
+    )
+    plot.set_defaults(handler=_plot)
+
+    from monitor.evaluation.runs_cli import add_runs_parser
+
+    add_runs_parser(commands)
+
     demo = commands.add_parser(
         "demo",
         help="embedded broker + demo feed + daemon (make run)",
@@ -118,6 +162,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--broker-port", type=int, default=0, help="0 picks a free port")
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _add_evaluation_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder of <category>/<file>.csv (timestamp,value)"
+    )
+    parser.add_argument(
+        "--labels", type=Path, required=True, help="NAB-style combined_windows.json"
+    )
+    parser.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
 
 
 def setup_logging(level: str) -> None:
@@ -253,6 +307,77 @@ def _feed(args: argparse.Namespace) -> int:
     finally:
         producer.close(timeout=10)
     print(f"produced {stats.sent} points and {stats.bad} malformed records into {args.topic}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from monitor.evaluation.evaluate import evaluate
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    report, replayed, windows = evaluate(
+        config, args.data, args.labels, args.out, profiles_path=args.profiles
+    )
+    plots_dir = None
+    if args.plots:
+        from monitor.evaluation.plots import plot_all
+
+        plots_dir = args.out / "plots"
+        plot_all(replayed, windows, plots_dir)
+    print(report.render())
+    print(f"\nresults in {args.out}/" + (f", plots in {plots_dir}/" if plots_dir else ""))
+    if not args.no_track:
+        from monitor.evaluation.tracking import record_run
+
+        run_id = record_run(
+            config=config,
+            config_path=args.config,
+            metrics=report.metrics,
+            data_dir=args.data,
+            labels=args.labels,
+            results_dir=args.out,
+            plots_dir=plots_dir,
+            tracking_uri=args.tracking_uri,
+            experiment=args.experiment,
+            run_name=args.run_name,
+        )
+        print(f"recorded MLflow run {run_id} in experiment {args.experiment}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    from monitor.evaluation import nab
+    from monitor.evaluation.plots import plot_replayed
+    from monitor.evaluation.replay import find_series, replay
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    series = find_series(args.data)
+    if args.files:
+        series = [s for s in series if any(fnmatch.fnmatch(s.name, g) for g in args.files)]
+    if not series:
+        print("no series matched", file=sys.stderr)
+        return 2
+    windows = nab.load_windows(args.labels)
+    for item in replay(config, series):
+        category, filename = item.series.name.split("/", 1)
+        path = args.out / category / (Path(filename).stem + ".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot_replayed(
+            item,
+            windows.get(item.series.name, []),
+            path,
+            probation_rows=nab.probation_length(len(item.series.values)),
+        )
+        print(path)
     return 0
 
 

@@ -67,6 +67,13 @@ class Report:
             + " ".join(f"{SHORT[p] + ' opt/daemon':>20}" for p in PROFILES),
         ]
         for category in self.categories:
+            quiet = m.get(f"{category}/false_alerts_per_day")
+            if quiet is not None:
+                lines.append(
+                    f"{category:<24} {int(m[f'{category}/files']):>5}   no labelled anomalies: "
+                    f"{quiet:.3f} false alerts per day"
+                )
+                continue
             cells = []
             for profile in PROFILES:
                 key = SHORT[profile]

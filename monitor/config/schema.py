@@ -131,10 +131,12 @@ class WeightsConfig(_Section):
     forecast: float = Field(0.5, ge=0)
     rolling: float = Field(0.2, ge=0)
     hst: float = Field(0.3, ge=0)
+    level: float = Field(0.5, ge=0)
+    """The value against the stream's long-run mean and spread (``detector.level_fading``)."""
 
     @model_validator(mode="after")
     def _some_weight(self) -> WeightsConfig:
-        if self.forecast + self.rolling + self.hst <= 0:
+        if self.forecast + self.rolling + self.hst + self.level <= 0:
             raise ValueError("at least one detector weight must be positive")
         return self
 
@@ -165,6 +167,8 @@ class DetectorConfig(_Section):
     rolling_window: int = Field(60, ge=2, le=4096)
     ew_fading: float = Field(0.02, gt=0, le=1)
     """Fading factor of the exponentially weighted mean/variance of values and residuals."""
+    level_fading: float = Field(0.002, gt=0, le=1)
+    """Fading factor of the long-run mean/variance the ``level`` detector compares values with."""
     interval_z: float = Field(3.0, gt=0)
     """Half-width of the prediction interval, in residual standard deviations."""
     rebaseline_after: int = Field(30, ge=0)

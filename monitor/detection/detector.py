@@ -28,7 +28,7 @@ from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import HoltWinters
 
-DETECTORS = ("forecast", "rolling", "hst")
+DETECTORS = ("forecast", "rolling", "hst", "level")
 """Names of the detectors, in the order of :attr:`Scored.contributions` columns."""
 
 _RELATIVE_SCALE_FLOOR = 1e-6
@@ -119,6 +119,7 @@ class Detector:
         self.values = EWMeanVar(d.ew_fading, capacity)
         self.residuals = EWMeanVar(d.ew_fading, capacity)
         self.differences = EWMeanVar(d.ew_fading, capacity)
+        self.long_run = EWMeanVar(d.level_fading, capacity)
         self.window = RollingMeanVar(d.rolling_window, capacity=capacity)
         h = d.hst
         self.trees = HalfSpaceTrees(3, h.n_trees, h.height, h.window_size, h.seed, capacity)
@@ -126,7 +127,7 @@ class Detector:
         self.gate = TailThreshold(
             t.tail_quantile, t.window, t.short_window, t.guard_quantile, t.guard_step, capacity
         )
-        weights = np.array([d.weights.forecast, d.weights.rolling, d.weights.hst])
+        weights = np.array([d.weights.forecast, d.weights.rolling, d.weights.hst, d.weights.level])
         self.weights = weights / weights.sum()
         self.interval_z = d.interval_z
         self.rebaseline_after = d.rebaseline_after
@@ -197,6 +198,7 @@ class Detector:
             self.values.state,
             self.residuals.state,
             self.differences.state,
+            self.long_run.state,
             self.window.state,
             self.trees.state,
             self.gate.state,
@@ -229,11 +231,14 @@ class Detector:
 
         features = np.column_stack([_squash(z_value), _squash(z_forecast), _squash(z_difference)])
         hst_score = self.trees.score_learn(rows, features)
+        long_mean = np.where(self.long_run.seen(rows), self.long_run.mean(rows), x)
+        z_level = (x - long_mean) / _scale(self.long_run.var(rows), long_mean)
         contributions = np.column_stack(
             [
                 _score_of(z_forecast, self.interval_z),
                 _score_of(z_window, self.interval_z),
                 hst_score,
+                _score_of(z_level, self.interval_z),
             ]
         )
         raw = contributions @ self.weights
@@ -249,6 +254,7 @@ class Detector:
         self._learn(rows, x, expected, residual, half_width, has_forecast, mature)
         if seen.any():
             self.differences.update(rows[seen], difference[seen])
+        self.long_run.update(rows, x)
 
         s.count[rows] = count + 1
         s.last_value[rows] = x

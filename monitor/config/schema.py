@@ -103,6 +103,14 @@ class MetricsConfig(_Section):
     address: str = "0.0.0.0"
     stream_labels: tuple[str, ...] = ()
     """Stream labels copied onto the per-stream series besides ``stream``."""
+    per_stream: Literal["all", "matching", "anomalous"] = "all"
+    """Streams with per-stream series: every stream, those whose key matches
+    ``per_stream_match`` or that are anomalous now, or only those anomalous now. The
+    aggregates (``monitor_streams_anomalous``, ``monitor_streams_exposed``,
+    ``monitor_stream_scores``) cover every stream."""
+    per_stream_match: tuple[str, ...] = ()
+    """Shell globs on the stream key of the streams exposed when ``per_stream`` is
+    ``matching``."""
 
 
 class ForecasterConfig(_Section):
@@ -198,6 +206,10 @@ class StreamsConfig(_Section):
     """Records of new streams beyond this are rejected as ``too_many_streams``."""
     max_future_seconds: float = Field(86_400.0, ge=0)
     """Records timestamped further than this past the daemon's clock are rejected."""
+    idle_ttl_seconds: float = Field(86_400.0, ge=0)
+    """A stream with no point for this long (daemon wall clock) is evicted; 0 disables."""
+    eviction_interval_seconds: float = Field(60.0, ge=0)
+    """How often the daemon looks for idle streams; 0 looks after every poll."""
     overrides: tuple[StreamOverride, ...] = ()
 
 

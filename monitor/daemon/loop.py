@@ -8,7 +8,10 @@ Guarantees:
 * a bad record never stops the loop: it is counted by reason, logged with its
   topic/partition/offset and written with the reason to the dead-letter topic;
 * SIGTERM/SIGINT only set the stop flag: the current batch is finished,
-  flushed and committed, then the daemon exits 0.
+  flushed and committed, then the daemon exits 0;
+* state stays bounded: every ``streams.eviction_interval_seconds`` the streams
+  without a point for ``streams.idle_ttl_seconds`` (wall clock) are evicted and
+  their rows reused, and at most ``streams.max_streams`` streams are live.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ event_log = logging.getLogger("monitor.events")
 
 MAX_LOGGED_REJECTIONS = 10
 """Rejections logged one by one per batch; the rest are summed up in one line."""
+
+STREAM_LIMIT_WARNING_SECONDS = 60.0
+"""Least time between two warnings that ``streams.max_streams`` is reached."""
 
 
 class Consumer(Protocol):
@@ -93,7 +99,8 @@ class Daemon:
     detector
         The detection core; built from ``config`` when not given.
     clock
-        Wall clock in epoch seconds (for future-timestamp checks and event times).
+        Wall clock in epoch seconds (for future-timestamp checks, event times, and the
+        streams' last-seen times and idle eviction; it becomes the detector's table clock).
     """
 
     def __init__(
@@ -111,12 +118,16 @@ class Daemon:
         self.producer = producer
         self.metrics = metrics
         self.detector = detector or Detector(config)
+        # Streams are marked seen, and evicted, by the daemon's clock.
+        self.detector.streams.clock = clock
         self.clock = clock
         self.sleep = sleep
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self._decoders: dict[str, Decoder] = {}
         self._lag_partitions: set[tuple[str, int]] = set()
+        self._next_sweep = clock() + config.streams.eviction_interval_seconds
+        self._limit_warned_at = -np.inf
 
     # The loop -------------------------------------------------------------------------------
 
@@ -135,6 +146,7 @@ class Daemon:
                 batch = self.consumer.poll(timeout_ms=kafka.poll_timeout_ms)
                 if batch:
                     self.process_batch(batch)
+                self.evict_idle()
                 self._update_lag()
         except DeliveryError:
             log.error("stopping without committing: events or dead letters were not delivered")
@@ -160,7 +172,39 @@ class Daemon:
         self._deliver(outgoing)
         self.consumer.commit()
         self._count(batch, decoded, outcome, streams_tracked)
+        self._warn_stream_limit(outcome)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def evict_idle(self) -> int:
+        """Evict the idle streams if a sweep is due; return how many were evicted.
+
+        Due every ``streams.eviction_interval_seconds`` of :attr:`clock`; a stream is
+        idle when its last point arrived ``streams.idle_ttl_seconds`` or more ago
+        (0 disables eviction). Runs under :attr:`lock`, so a scrape sees the
+        detector before or after, never during.
+        """
+        streams = self.config.streams
+        ttl = streams.idle_ttl_seconds
+        if ttl <= 0:
+            return 0
+        now = self.clock()
+        if now < self._next_sweep:
+            return 0
+        self._next_sweep = now + streams.eviction_interval_seconds
+        with self.lock:
+            rows = self.detector.streams.evict_idle(now, ttl)
+            self.detector.release(rows)
+            tracked = len(self.detector.streams)
+        self.metrics.streams.set(tracked)
+        if len(rows):
+            self.metrics.evicted.inc(len(rows))
+            log.info(
+                "evicted %d streams without a point for %gs; %d streams tracked",
+                len(rows),
+                ttl,
+                tracked,
+            )
+        return len(rows)
 
     # Steps ----------------------------------------------------------------------------------
 
@@ -336,6 +380,24 @@ class Daemon:
         m.scored.inc(len(outcome.scored.index))
         m.streams.set(streams_tracked)
         m.last_commit.set(self.clock())
+
+    def _warn_stream_limit(self, outcome: BatchOutcome) -> None:
+        """Warn, at most once a minute, when points of new streams found no room."""
+        if not len(outcome.over_capacity):
+            return
+        now = self.clock()
+        if now - self._limit_warned_at < STREAM_LIMIT_WARNING_SECONDS:
+            return
+        self._limit_warned_at = now
+        ttl = self.config.streams.idle_ttl_seconds
+        log.warning(
+            "streams.max_streams (%d) reached: %d points of new streams dropped in this batch "
+            "as too_many_streams; %s (next warning in %gs at the earliest)",
+            self.config.streams.max_streams,
+            len(outcome.over_capacity),
+            f"streams idle for {ttl:g}s are evicted" if ttl > 0 else "idle eviction is off",
+            STREAM_LIMIT_WARNING_SECONDS,
+        )
 
     def _update_lag(self) -> None:
         seen = set()

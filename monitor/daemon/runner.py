@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from monitor.config.schema import MonitorConfig
 from monitor.daemon.loop import Daemon
@@ -19,6 +19,7 @@ from monitor.kafka.admin import ensure_topics
 from monitor.kafka.client import client_settings, consumer_settings, producer_settings
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.metrics import DaemonMetrics, StreamCollector
+from monitor.metrics.http import start_metrics_server
 
 log = logging.getLogger("monitor.daemon")
 
@@ -31,8 +32,14 @@ def output_topics(config: MonitorConfig) -> dict[str, int]:
     return topics
 
 
-def build_daemon(config: MonitorConfig, registry: CollectorRegistry) -> Daemon:
-    """A daemon with kafka-python clients and its metrics registered in ``registry``."""
+def build_daemon(
+    config: MonitorConfig, registry: CollectorRegistry
+) -> tuple[Daemon, StreamCollector]:
+    """A daemon with kafka-python clients and its metrics registered in ``registry``.
+
+    Also returns the per-stream collector registered there, which the ``/metrics``
+    server writes in bulk (:func:`monitor.metrics.http.start_metrics_server`).
+    """
     if config.kafka.create_topics:
         try:
             created = ensure_topics(
@@ -46,8 +53,9 @@ def build_daemon(config: MonitorConfig, registry: CollectorRegistry) -> Daemon:
     consumer = KafkaConsumer(**consumer_settings(config.kafka))
     producer = KafkaProducer(**producer_settings(config.kafka))
     daemon = Daemon(config, consumer, producer, DaemonMetrics(registry))
-    registry.register(StreamCollector(daemon.detector, daemon.lock, config.metrics.stream_labels))
-    return daemon
+    streams = StreamCollector.from_config(daemon.detector, daemon.lock, config.metrics)
+    registry.register(streams)
+    return daemon, streams
 
 
 def _admin_settings(config: MonitorConfig) -> dict[str, Any]:
@@ -82,12 +90,14 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_daemon(config: MonitorConfig, stop: threading.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (or ``stop``); return the exit code."""
     registry = CollectorRegistry()
-    daemon = build_daemon(config, registry)
+    daemon, streams = build_daemon(config, registry)
     if stop is not None:
         daemon.stop = stop
     server = None
     if config.metrics.port:
-        server, _thread = start_http_server(config.metrics.port, config.metrics.address, registry)
+        server, _thread = start_metrics_server(
+            config.metrics.port, config.metrics.address, registry, streams
+        )
         log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
     try:
         with stop_on_signals(daemon.stop):

@@ -191,6 +191,19 @@ class Detector:
             component.reset(rows)
         self.forecaster.set_seasonality(rows, self.streams.state.seasonality[rows])
 
+    def release(self, rows: np.ndarray) -> None:
+        """Forget the state of evicted streams' rows (see :meth:`StreamTable.evict_idle`).
+
+        Every component's rows return to their initial values, so ``state.count`` is 0
+        and the per-stream collector no longer shows them; a new stream given one of
+        these rows starts fresh.
+        """
+        if not len(rows):
+            return
+        for component in self._components():
+            component.reset(rows)
+        self.state.count[rows] = 0
+
     def _components(self) -> list[ArrayState]:
         return [
             self.state,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +51,35 @@ def resolve_settings(
 
 
 class StreamTable:
-    """Assigns each stream a row, at most ``max_streams`` of them.
+    """Assigns each stream a row, at most ``max_streams`` live streams at a time.
+
+    Each row remembers the wall-clock time of its stream's last point
+    (``state.last_seen``); :meth:`evict_idle` frees the rows of streams idle for
+    too long, and new streams take freed rows before the arrays grow. Rows never
+    move: every other per-stream array is indexed by the same row.
+
+    Parameters
+    ----------
+    detector, overrides
+        Resolve each new stream's settings.
+    max_streams
+        Most live streams; points of further new streams get row ``-1``.
+    capacity
+        Initial rows of the arrays (at most ``max_streams``).
+    clock
+        Wall clock in epoch seconds, read by :meth:`lookup` when no ``now`` is given.
 
     Examples
     --------
-    >>> table = StreamTable(DetectorConfig(), (), max_streams=2)
+    >>> table = StreamTable(DetectorConfig(), (), max_streams=2, clock=lambda: 100.0)
     >>> rows, new = table.lookup(["a", "b", "a", "c"], [("a", ()), ("b", ()), ("a", ()), ("c", ())])
     >>> rows.tolist(), new.tolist(), len(table)
     ([0, 1, 0, -1], [0, 1], 2)
+    >>> _ = table.lookup(["b"], [("b", ())], now=150.0)
+    >>> table.evict_idle(now=200.0, ttl=60.0).tolist(), len(table), table.keys
+    ([0], 1, ['', 'b'])
+    >>> table.lookup(["c"], [("c", ())], now=200.0)[0].tolist()
+    [0]
     """
 
     def __init__(
@@ -66,14 +88,19 @@ class StreamTable:
         overrides: Sequence[StreamOverride],
         max_streams: int,
         capacity: int = 1024,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.detector = detector
         self.overrides = tuple(overrides)
         self.max_streams = max_streams
+        self.clock = clock
         self.rows: dict[str, int] = {}
+        # One entry per row ever used (live or free); a free row's entries are blank.
         self.keys: list[str] = []
         self.names: list[str] = []
         self.labels: list[Labels] = []
+        self.free: list[int] = []
+        """Freed rows, taken by new streams (last pushed first) before the arrays grow."""
         self.state = ArrayState(
             {
                 "seasonality": ArraySpec((), np.int32, 0),
@@ -81,19 +108,31 @@ class StreamTable:
                 "warmup": ArraySpec((), np.int64, 0),
                 "disabled": ArraySpec((), np.bool_, False),
                 "last_ts": ArraySpec((), np.float64, -np.inf),
+                # Wall time of the stream's last point; +inf on a free row (never idle).
+                "last_seen": ArraySpec((), np.float64, np.inf),
             },
             min(capacity, max_streams),
         )
 
     def __len__(self) -> int:
+        """Live streams."""
+        return len(self.rows)
+
+    @property
+    def extent(self) -> int:
+        """Rows ever used, live or free: every row index is below it (``len(self.keys)``)."""
         return len(self.keys)
 
     def lookup(
-        self, keys: Sequence[str], identities: Sequence[tuple[str, Labels]]
+        self,
+        keys: Sequence[str],
+        identities: Sequence[tuple[str, Labels]],
+        now: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (``-1`` where the table is full) and the rows created now.
 
         ``identities`` gives (name, labels) of each key, used only for new streams.
+        Every found or created row is marked seen at ``now`` (default: the clock).
         """
         rows = np.empty(len(keys), dtype=np.int64)
         created: list[int] = []
@@ -101,15 +140,46 @@ class StreamTable:
         for i, key in enumerate(keys):
             row = table.get(key)
             if row is None:
-                row = self._add(key, *identities[i]) if len(self.keys) < self.max_streams else -1
+                row = self._add(key, *identities[i]) if len(table) < self.max_streams else -1
                 if row >= 0:
                     created.append(row)
             rows[i] = row
+        self.state.last_seen[rows[rows >= 0]] = self.clock() if now is None else now
         return rows, np.asarray(created, dtype=np.int64)
 
+    def evict_idle(self, now: float, ttl: float) -> np.ndarray:
+        """Free the rows of streams whose last point is ``ttl`` seconds or more before ``now``.
+
+        Their keys leave the map, their ``keys``/``names``/``labels`` entries are
+        blanked and their settings reset; the rows (returned, ascending) are reused by
+        new streams. ``ttl <= 0`` evicts nothing. The caller resets its own state of
+        the returned rows (:meth:`Detector.release`).
+        """
+        if ttl <= 0 or not self.rows:
+            return np.zeros(0, dtype=np.int64)
+        idle = np.flatnonzero(now - self.state.last_seen[: self.extent] >= ttl)
+        for row in idle.tolist():
+            del self.rows[self.keys[row]]
+            self.keys[row] = ""
+            self.names[row] = ""
+            self.labels[row] = ()
+        self.state.reset(idle)
+        # Pushed highest first, so the lowest freed row is taken first.
+        self.free.extend(reversed(idle.tolist()))
+        return idle.astype(np.int64, copy=False)
+
     def _add(self, key: str, name: str, labels: Labels) -> int:
-        row = len(self.keys)
-        self.state.ensure(row + 1)
+        if self.free:
+            row = self.free.pop()
+            self.keys[row] = key
+            self.names[row] = name
+            self.labels[row] = labels
+        else:
+            row = len(self.keys)
+            self.state.ensure(row + 1)
+            self.keys.append(key)
+            self.names.append(name)
+            self.labels.append(labels)
         settings = resolve_settings(key, self.detector, self.overrides)
         s = self.state
         s.seasonality[row] = settings.seasonality
@@ -118,7 +188,4 @@ class StreamTable:
         s.disabled[row] = settings.disabled
         s.last_ts[row] = -np.inf
         self.rows[key] = row
-        self.keys.append(key)
-        self.names.append(name)
-        self.labels.append(labels)
         return row

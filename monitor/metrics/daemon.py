@@ -70,6 +70,11 @@ class DaemonMetrics:
         self.streams = Gauge(
             "monitor_streams_tracked", "Streams with model state.", registry=registry
         )
+        self.evicted = Counter(
+            "monitor_streams_evicted",
+            "Streams evicted after streams.idle_ttl_seconds without a point (state freed).",
+            registry=registry,
+        )
         self.last_commit = Gauge(
             "monitor_last_commit_timestamp_seconds",
             "Unix time of the last offset commit.",

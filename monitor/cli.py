@@ -198,11 +198,19 @@ def load_config_from_env() -> MonitorConfig:
     return load_config_text("{}", source="(defaults)")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _config_or_none(path: Path | None) -> MonitorConfig | None:
+    """The configuration at ``path`` (built-in defaults when None); None after printing
+    every error, for the command to exit 2."""
     try:
-        config = _load(args.config)
+        return _load(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _config_or_none(args.config)
+    if config is None:
         return 2
     setup_logging(args.log_level or config.logging.level)
     from monitor.daemon.runner import run_daemon
@@ -313,10 +321,8 @@ def _feed(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from monitor.evaluation.evaluate import evaluate
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _config_or_none(args.config)
+    if config is None:
         return 2
     report, replayed, windows = evaluate(
         config, args.data, args.labels, args.out, profiles_path=args.profiles
@@ -352,13 +358,11 @@ def _plot(args: argparse.Namespace) -> int:
     import fnmatch
 
     from monitor.evaluation import nab
-    from monitor.evaluation.plots import plot_replayed
+    from monitor.evaluation.plots import plot_all
     from monitor.evaluation.replay import find_series, replay
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _config_or_none(args.config)
+    if config is None:
         return 2
     series = find_series(args.data)
     if args.files:
@@ -367,16 +371,7 @@ def _plot(args: argparse.Namespace) -> int:
         print("no series matched", file=sys.stderr)
         return 2
     windows = nab.load_windows(args.labels)
-    for item in replay(config, series):
-        category, filename = item.series.name.split("/", 1)
-        path = args.out / category / (Path(filename).stem + ".png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        plot_replayed(
-            item,
-            windows.get(item.series.name, []),
-            path,
-            probation_rows=nab.probation_length(len(item.series.values)),
-        )
+    for path in plot_all(replay(config, series), windows, args.out):
         print(path)
     return 0
 
@@ -389,10 +384,8 @@ def _demo(args: argparse.Namespace) -> int:
     from monitor.kafka.admin import ensure_topics
     from monitor.kafka.broker import EmbeddedBroker
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _config_or_none(args.config)
+    if config is None:
         return 2
     setup_logging(config.logging.level)
     stop = threading.Event()

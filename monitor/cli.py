@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from monitor.evaluation.runs_cli import add_runs_parser, add_tracking_arguments
+
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Streaming online anomaly monitor: metric streams in from Kafka, "
@@ -121,8 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         "--profiles", type=Path, help="NAB profiles.json (default: beside the labels, else NAB's)"
     )
     evaluate.add_argument("--plots", action="store_true", help="render a PNG per series too")
-    evaluate.add_argument("--tracking-uri", help="MLflow tracking URI (default: local store)")
-    evaluate.add_argument("--experiment", default="monitor-evaluate")
+    add_tracking_arguments(evaluate)
     evaluate.add_argument("--run-name")
     evaluate.add_argument("--no-track", action="store_true", help="do not record the run")
     evaluate.set_defaults(handler=_evaluate)
@@ -144,8 +146,6 @@ def _parser() -> argparse.ArgumentParser:
         help="only series whose category/file name matches (shell glob)",
     )
     plot.set_defaults(handler=_plot)
-
-    from monitor.evaluation.runs_cli import add_runs_parser
 
     add_runs_parser(commands)
 
@@ -196,6 +196,11 @@ def load_config_from_env() -> MonitorConfig:
     from monitor.config import load_config_text
 
     return load_config_text("{}", source="(defaults)")
+
+
+def _bootstrap_servers(args: argparse.Namespace) -> str:
+    """``--bootstrap-servers``, else ``$MONITOR_KAFKA_BOOTSTRAP_SERVERS``, else 127.0.0.1:9092."""
+    return args.bootstrap_servers or os.environ.get(BOOTSTRAP_ENV) or "127.0.0.1:9092"
 
 
 def _config_or_none(path: Path | None) -> MonitorConfig | None:
@@ -261,14 +266,13 @@ def _broker(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import os
 
     from kafka import KafkaProducer
 
     from monitor.replay import ReplayError, replay_csv
 
     setup_logging("INFO")
-    servers = args.bootstrap_servers or os.environ.get(BOOTSTRAP_ENV) or "127.0.0.1:9092"
+    servers = _bootstrap_servers(args)
     labels = {}
     for item in args.label:
         key, sep, value = item.partition("=")
@@ -297,7 +301,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _feed(args: argparse.Namespace) -> int:
-    import os
 
     from kafka import KafkaProducer
 
@@ -305,7 +308,7 @@ def _feed(args: argparse.Namespace) -> int:
     from monitor.demo.feed import demo_series, produce_feed
 
     setup_logging("INFO")
-    servers = args.bootstrap_servers or os.environ.get(BOOTSTRAP_ENV) or "127.0.0.1:9092"
+    servers = _bootstrap_servers(args)
     series = demo_series(args.streams, args.points, season_length=args.season)
     producer = KafkaProducer(bootstrap_servers=servers.split(","), linger_ms=20)
     stop = threading.Event()

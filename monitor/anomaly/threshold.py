@@ -56,6 +56,11 @@ class TailThreshold:
         The threshold never sits below this streaming quantile of the stream's scores.
     guard_step
         Step of the stochastic-approximation tracker of that quantile.
+    learn_below
+        Once warm, scores at or above ``max(threshold, learn_below)`` are kept out of
+        the tail model; ``None`` keeps out everything at or above the threshold. A
+        fixed level lets a sensitive (low) threshold alert early without an alerting
+        stretch freezing the model.
 
     Examples
     --------
@@ -77,6 +82,7 @@ class TailThreshold:
         guard_quantile: float = 0.999,
         guard_step: float = 0.01,
         capacity: int = 16,
+        learn_below: float | None = None,
     ) -> None:
         if not 0.5 <= tail_quantile < 1:
             raise ValueError(f"tail_quantile must be in [0.5, 1), got {tail_quantile}")
@@ -93,6 +99,9 @@ class TailThreshold:
         self.short_window = short_window
         self.guard_quantile = guard_quantile
         self.guard_step = guard_step
+        if learn_below is not None and not 0 < learn_below <= 1:
+            raise ValueError(f"learn_below must be in (0, 1], got {learn_below}")
+        self.learn_below = learn_below
         self.short = EWMeanVar(2.0 / (short_window + 1), capacity)
         # Both halves of the tail model follow about ``window`` points: the quantile
         # moves in steps of the mean excess over the expected number of exceedances,
@@ -134,7 +143,8 @@ class TailThreshold:
         guard = s.guard[rows]
         threshold = np.minimum(np.maximum(sensitivity_threshold(sensitivity), guard), 1.0)
 
-        learn = ~warm | (score < threshold)
+        cut = threshold if self.learn_below is None else np.maximum(threshold, self.learn_below)
+        learn = ~warm | (score < cut)
         above = y > start
         step = self._quantile_step * excess * (above - (1.0 - self.tail_quantile))
         s.tail_start[rows] = np.where(learn, np.maximum(start + step, 0.0), start)

@@ -40,10 +40,16 @@ class KafkaConfig(_Section):
     topic_formats: dict[str, RecordFormat] = {}
     """Per-topic format overrides: topic name -> format."""
     client_id: str = "monitor"
+    transport: Literal["kafka-python", "confluent"] = "kafka-python"
+    """Kafka client library: ``kafka-python`` (pure Python, the default) or ``confluent``
+    (librdkafka, several times faster; needs ``pip install 'monitor[fast]'``)."""
     session_timeout_ms: int = Field(10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(2_000, ge=100, le=60_000)
     max_poll_records: int = Field(5_000, ge=1, le=1_000_000)
     poll_timeout_ms: int = Field(500, ge=1, le=60_000)
+    fetch_max_wait_ms: int = Field(100, ge=0, le=10_000)
+    """Longest a fetch waits at the broker for new records: the latency floor of a
+    consumer that has caught up (some brokers answer only when it expires)."""
     max_record_bytes: int = Field(65_536, ge=64)
     """Records larger than this are rejected as ``too_large``."""
     create_topics: bool = True
@@ -111,6 +117,25 @@ class MetricsConfig(_Section):
     per_stream_match: tuple[str, ...] = ()
     """Shell globs on the stream key of the streams exposed when ``per_stream`` is
     ``matching``."""
+    tls_certfile: str | None = None
+    """PEM certificate (chain) of the endpoint; when set, ``/metrics`` is served over HTTPS."""
+    tls_keyfile: str | None = None
+    """PEM private key of ``tls_certfile`` (unless the certificate file holds it)."""
+    tls_client_cafile: str | None = None
+    """PEM CA bundle; when set, clients must present a certificate signed by it."""
+    basic_auth_username: str | None = None
+    """When set, requests need HTTP basic auth with this user and ``basic_auth_password``."""
+    basic_auth_password: str | None = Field(None, repr=False)
+    """Write ``${ENV_VAR}`` to take it from the environment, or use ``basic_auth_password_file``."""
+    basic_auth_password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_and_auth_complete(self) -> MetricsConfig:
+        if self.tls_certfile is None and (self.tls_keyfile or self.tls_client_cafile):
+            raise ValueError("tls_keyfile and tls_client_cafile need tls_certfile")
+        if (self.basic_auth_username is None) != (self.basic_auth_password is None):
+            raise ValueError("give both basic_auth_username and basic_auth_password, or neither")
+        return self
 
 
 class ForecasterConfig(_Section):
@@ -133,18 +158,45 @@ class HalfSpaceTreesConfig(_Section):
     seed: int = 42
 
 
+class NoveltyConfig(_Section):
+    """Value novelty: surprisal of each value under the stream's faded value histogram."""
+
+    bins: int = Field(32, ge=2, le=255)
+    """Equal bins between the stream's running minimum and maximum."""
+    fading: float = Field(0.0005, gt=0, lt=1)
+    """Weight past counts lose per point (0.0005: about the last 2,000 points)."""
+    prior: float = Field(0.1, gt=0, le=1)
+    """Pseudo-count of every bin."""
+
+
+class DailyProfileConfig(_Section):
+    """Per time-of-day (UTC) bin mean and spread of each value's deviation from its
+    long-run mean: the ``season`` detector."""
+
+    bins: int = Field(24, ge=1, le=1440)
+    """Equal time-of-day bins of a day (24: hourly)."""
+    fading: float = Field(0.15, gt=0, le=1)
+    """Weight of the newest day in a bin's averages (shared by that day's values)."""
+    prior_weight: float = Field(0.3, ge=0)
+    """Pseudo days of the prior (deviation 0, the long-run variance) each bin's own
+    mean and variance are pooled with, so a young bin scores like the ``level`` detector."""
+
+
 class WeightsConfig(_Section):
     """Weights of each detector in the combined raw score (normalised to sum to 1)."""
 
     forecast: float = Field(0.5, ge=0)
     rolling: float = Field(0.2, ge=0)
     hst: float = Field(0.3, ge=0)
-    level: float = Field(0.5, ge=0)
+    level: float = Field(0.0, ge=0)
     """The value against the stream's long-run mean and spread (``detector.level_fading``)."""
+    season: float = Field(3.0, ge=0)
+    """The value's deviation from the long-run mean against the same time of day
+    (``detector.daily_profile``)."""
 
     @model_validator(mode="after")
     def _some_weight(self) -> WeightsConfig:
-        if self.forecast + self.rolling + self.hst + self.level <= 0:
+        if self.forecast + self.rolling + self.hst + self.level + self.season <= 0:
             raise ValueError("at least one detector weight must be positive")
         return self
 
@@ -161,6 +213,9 @@ class ThresholdConfig(_Section):
     guard_quantile: float = Field(0.999, gt=0.5, lt=1)
     """The threshold never sits below this streaming quantile of the stream's own scores."""
     guard_step: float = Field(0.01, gt=0, le=0.5)
+    learn_below: float = Field(0.5, gt=0, le=1)
+    """Once warm, scores at or above max(alert threshold, learn_below) are not learned (by
+    the tail model and the daily profile)."""
     critical: float = Field(0.8, gt=0, le=1)
     """Anomalous points scoring at or above this are 'critical', others 'warning'."""
 
@@ -170,8 +225,8 @@ class DetectorConfig(_Section):
 
     warmup: int = Field(300, ge=0)
     """Points a stream must have before it may alert."""
-    sensitivity: float = Field(0.5, ge=0, le=1)
-    """0 alerts least, 1 most; 0.5 alerts at an anomaly likelihood of 1 - 1e-5."""
+    sensitivity: float = Field(0.67, ge=0, le=1)
+    """0 alerts least, 1 most; 0.5 alerts at a tail probability of 1e-5, 0.67 at 10^-3.98."""
     rolling_window: int = Field(60, ge=2, le=4096)
     ew_fading: float = Field(0.02, gt=0, le=1)
     """Fading factor of the exponentially weighted mean/variance of values and residuals."""
@@ -183,8 +238,13 @@ class DetectorConfig(_Section):
     """Points outside the prediction interval are learned clipped to its edge, so an open
     anomaly does not become normal; after this many in a row the stream is re-baselined to
     the new level. 0 learns every value as it is."""
+    suppression_span: int = Field(200, ge=0)
+    """A score is reported only when it rises above the stream's recent peak, which decays
+    over about this many points (one alert per burst); 0 reports every score."""
     forecaster: ForecasterConfig = ForecasterConfig()
     hst: HalfSpaceTreesConfig = HalfSpaceTreesConfig()
+    novelty: NoveltyConfig = NoveltyConfig()
+    daily_profile: DailyProfileConfig = DailyProfileConfig()
     weights: WeightsConfig = WeightsConfig()
     threshold: ThresholdConfig = ThresholdConfig()
 
@@ -213,6 +273,27 @@ class StreamsConfig(_Section):
     overrides: tuple[StreamOverride, ...] = ()
 
 
+class StateConfig(_Section):
+    """Checkpoints of every stream's learned state, per Kafka partition.
+
+    Offsets are committed only after the checkpoint covering them is on disk, so a
+    restarted daemon, or the daemon a partition moves to, resumes warm from the
+    checkpoint's offset.
+    """
+
+    enabled: bool = True
+    """False: no checkpoints; offsets are committed after every batch and a restart or
+    a partition move starts its streams cold."""
+    dir: str = Field("./state", min_length=1)
+    """Checkpoint directory. Several daemons of one group on several machines need a
+    directory they all reach (a shared volume), so a moved partition takes its state."""
+    checkpoint_interval_seconds: float = Field(30.0, gt=0)
+    """Time between checkpoints (and offset commits); also taken on revoke and shutdown.
+    A crash replays at most about this much input."""
+    keep: int = Field(3, ge=1, le=100)
+    """Checkpoints kept per partition; an unreadable newest one falls back to the previous."""
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -226,6 +307,7 @@ class MonitorConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     detector: DetectorConfig = DetectorConfig()
     streams: StreamsConfig = StreamsConfig()
+    state: StateConfig = StateConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")

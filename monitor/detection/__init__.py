@@ -1,6 +1,6 @@
 """The detection core the daemon and the evaluator share."""
 
-from monitor.detection.detector import DETECTORS, BatchOutcome, Detector, Scored
+from monitor.detection.detector import DETECTORS, BatchOutcome, Detector, Scored, StreamSnapshot
 from monitor.detection.streams import StreamSettings, StreamTable, resolve_settings
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Detector",
     "Scored",
     "StreamSettings",
+    "StreamSnapshot",
     "StreamTable",
     "resolve_settings",
 ]

@@ -4,9 +4,12 @@ For each point, in this order (each point is scored before it is learned):
 
 1. the forecaster's expected value and a prediction interval from the
    exponentially weighted spread of its past residuals;
-2. three detector scores in [0, 1]: the forecast residual, the deviation from
-   the rolling window, and half-space trees over [value z, residual z,
-   first-difference z] squashed into [0, 1];
+2. five detector scores in [0, 1]: the forecast residual, the deviation from
+   the rolling window, half-space trees over [value z, residual z,
+   first-difference z] squashed into [0, 1], the value against the long-run mean
+   (``level``) and its deviation from that mean against the same time of day
+   (``season``, :class:`DailyProfile`; learned only from points the stream does not
+   find anomalous);
 3. their weighted mean, the raw score, turned by :class:`TailThreshold`
    into the stream's anomaly score and compared with its adaptive threshold;
 4. no alert before the stream's warm-up is over.
@@ -19,17 +22,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.anomaly.hst import HalfSpaceTrees
+from monitor.anomaly.novelty import ValueNovelty
+from monitor.anomaly.suppress import PeakSuppression
 from monitor.anomaly.threshold import TailThreshold
 from monitor.config.schema import DetectorConfig, MonitorConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import StreamTable
-from monitor.records.base import Point
+from monitor.records.base import Labels, Point
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
-from monitor.time_series import HoltWinters
+from monitor.time_series import DailyProfile, HoltWinters
 
-DETECTORS = ("forecast", "rolling", "hst", "level")
+DETECTORS = ("forecast", "rolling", "hst", "level", "season")
 """Names of the detectors, in the order of :attr:`Scored.contributions` columns."""
+
+GAP_FACTOR = 1.5
+"""A step longer than this many typical intervals is a gap (not learned as an interval)."""
+MAX_SKIPPED = 100_000
+"""Most points a single gap may skip in the forecaster."""
+INTERVAL_FADING = 0.05
+"""Fading factor of each stream's typical-interval average."""
 
 _RELATIVE_SCALE_FLOOR = 1e-6
 _ABSOLUTE_SCALE_FLOOR = 1e-9
@@ -55,6 +67,20 @@ class Scored:
     anomalous: np.ndarray
     severity_critical: np.ndarray
     contributions: np.ndarray
+
+
+@dataclass(frozen=True)
+class StreamSnapshot:
+    """Learned state of some streams: identities and one array per state array.
+
+    ``arrays`` maps ``"<component>.<array>"`` to the rows of the snapshot, in the
+    order of ``keys``.
+    """
+
+    keys: list[str]
+    names: list[str]
+    labels: list[Labels]
+    arrays: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -121,19 +147,43 @@ class Detector:
         self.differences = EWMeanVar(d.ew_fading, capacity)
         self.long_run = EWMeanVar(d.level_fading, capacity)
         self.window = RollingMeanVar(d.rolling_window, capacity=capacity)
+        p = d.daily_profile
+        self.profile = DailyProfile(p.bins, p.fading, p.prior_weight, 0.0, capacity)
         h = d.hst
         self.trees = HalfSpaceTrees(3, h.n_trees, h.height, h.window_size, h.seed, capacity)
         t = d.threshold
         self.gate = TailThreshold(
-            t.tail_quantile, t.window, t.short_window, t.guard_quantile, t.guard_step, capacity
+            t.tail_quantile,
+            t.window,
+            t.short_window,
+            t.guard_quantile,
+            t.guard_step,
+            capacity,
+            t.learn_below,
         )
-        weights = np.array([d.weights.forecast, d.weights.rolling, d.weights.hst, d.weights.level])
+        n = d.novelty
+        self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity)
+        self.novelty_gate = TailThreshold(
+            t.tail_quantile,
+            t.window,
+            t.short_window,
+            t.guard_quantile,
+            t.guard_step,
+            capacity,
+            t.learn_below,
+        )
+        # A value in a bin of average mass is not novel: only surprisal beyond that counts.
+        self.uniform_surprisal = float(np.log(n.bins))
+        self.suppression = PeakSuppression(d.suppression_span, capacity)
+        w = d.weights
+        weights = np.array([w.forecast, w.rolling, w.hst, w.level, w.season])
         self.weights = weights / weights.sum()
         self.interval_z = d.interval_z
         self.rebaseline_after = d.rebaseline_after
         # The residual spread means something once it has averaged over about its span.
         self.spread_span = int(np.ceil(1.0 / d.ew_fading))
         self.critical = t.critical
+        self.learn_below = t.learn_below
         self.state = ArrayState(
             {
                 "count": ArraySpec((), np.int64, 0),
@@ -148,16 +198,24 @@ class Detector:
                 "events": ArraySpec((), np.int64, 0),
                 "excursion": ArraySpec((), np.int32, 0),
                 "excursion_sum": ArraySpec((), np.float64, 0.0),
+                "interval": ArraySpec((), np.float64, np.nan),
             },
             capacity,
         )
 
-    def process(self, points: list[Point]) -> BatchOutcome:
-        """Score then learn every point of a batch, each stream in time order."""
+    def process(self, points: list[Point], owners: np.ndarray | None = None) -> BatchOutcome:
+        """Score then learn every point of a batch, each stream in time order.
+
+        ``owners`` (one int per point, e.g. the daemon's number of the Kafka partition
+        the point came from) marks who feeds each stream: see :meth:`export_streams`.
+        """
         keys = [p.key for p in points]
         rows, created = self.streams.lookup(keys, [(p.name, p.labels) for p in points])
         if len(created):
             self._admit(created)
+        if owners is not None:
+            placed = rows >= 0
+            self.streams.state.owner[rows[placed]] = owners[placed]
         ts = np.fromiter((p.ts for p in points), np.float64, len(points))
         values = np.fromiter((p.value for p in points), np.float64, len(points))
         return self.process_arrays(rows, ts, values)
@@ -204,19 +262,32 @@ class Detector:
             component.reset(rows)
         self.state.count[rows] = 0
 
+    def components(self) -> dict[str, ArrayState]:
+        """Every per-stream model state by a stable name: what a checkpoint holds.
+
+        Learned state lives only here (and in :attr:`streams`); the shared trees'
+        structure is rebuilt from the configured seed.
+        """
+        return {
+            "detector": self.state,
+            "forecaster": self.forecaster.state,
+            "values": self.values.state,
+            "residuals": self.residuals.state,
+            "differences": self.differences.state,
+            "long_run": self.long_run.state,
+            "window": self.window.state,
+            "profile": self.profile.state,
+            "trees": self.trees.state,
+            "gate": self.gate.state,
+            "gate_short": self.gate.short.state,
+            "novelty": self.novelty.state,
+            "novelty_gate": self.novelty_gate.state,
+            "novelty_gate_short": self.novelty_gate.short.state,
+            "suppression": self.suppression.state,
+        }
+
     def _components(self) -> list[ArrayState]:
-        return [
-            self.state,
-            self.forecaster.state,
-            self.values.state,
-            self.residuals.state,
-            self.differences.state,
-            self.long_run.state,
-            self.window.state,
-            self.trees.state,
-            self.gate.state,
-            self.gate.short.state,
-        ]
+        return list(self.components().values())
 
     def _step(self, index: np.ndarray, rows: np.ndarray, ts: np.ndarray, x: np.ndarray) -> Scored:
         """Score then learn one point for each of ``rows`` (distinct)."""
@@ -227,6 +298,7 @@ class Detector:
         value_mean = np.where(seen, self.values.mean(rows), x)
         value_scale = _scale(self.values.var(rows), value_mean)
 
+        self._advance_over_gaps(rows, ts)
         forecast = self.forecaster.forecast(rows)
         expected = np.where(np.isnan(forecast), value_mean, forecast)
         residual = x - expected
@@ -246,18 +318,32 @@ class Detector:
         hst_score = self.trees.score_learn(rows, features)
         long_mean = np.where(self.long_run.seen(rows), self.long_run.mean(rows), x)
         z_level = (x - long_mean) / _scale(self.long_run.var(rows), long_mean)
+        z_season = self.profile.z(
+            rows, ts, x - long_mean, self.long_run.var(rows), s.interval[rows]
+        )
         contributions = np.column_stack(
             [
                 _score_of(z_forecast, self.interval_z),
                 _score_of(z_window, self.interval_z),
                 hst_score,
                 _score_of(z_level, self.interval_z),
+                _score_of(z_season, self.interval_z),
             ]
         )
         raw = contributions @ self.weights
 
         warm = count >= self.streams.state.warmup[rows]
-        score, threshold = self.gate.update(rows, raw, self.streams.state.sensitivity[rows], warm)
+        sensitivity = self.streams.state.sensitivity[rows]
+        score, threshold = self.gate.update(rows, raw, sensitivity, warm)
+        surprisal = self.novelty.score_learn(rows, x)
+        novel, novel_threshold = self.novelty_gate.update(
+            rows, -np.expm1(-np.maximum(surprisal - self.uniform_surprisal, 0.0)), sensitivity, warm
+        )
+        # Like the tail model, the profile does not learn what scores at or above
+        # max(threshold, learn_below): a clear anomaly does not become usual.
+        usual = ~warm | (score < np.maximum(threshold, self.learn_below))
+        score = self.suppression.update(rows, np.maximum(score, novel), warm)
+        threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)
 
         half_width = self.interval_z * residual_scale
@@ -267,6 +353,11 @@ class Detector:
         self._learn(rows, x, expected, residual, half_width, has_forecast, mature)
         if seen.any():
             self.differences.update(rows[seen], difference[seen])
+        if usual.any():
+            kept = rows[usual]
+            self.profile.learn(
+                kept, ts[usual], (x - long_mean)[usual], self.long_run.var(kept), s.interval[kept]
+            )
         self.long_run.update(rows, x)
 
         s.count[rows] = count + 1
@@ -294,6 +385,32 @@ class Detector:
             anomalous,
             critical,
             contributions,
+        )
+
+    def _advance_over_gaps(self, rows: np.ndarray, ts: np.ndarray) -> None:
+        """Time gaps: move the forecaster over points a stream missed, by timestamp.
+
+        Each stream's typical interval is an average of its regular steps (those at
+        most ``GAP_FACTOR`` times the current estimate). A step of ``k`` intervals
+        (rounded) means ``k - 1`` missed points: the forecaster's season phase moves on
+        by them and its level follows its trend (:meth:`HoltWinters.skip`), so a
+        seasonal stream keeps its phase across a gap. At most ``MAX_SKIPPED`` points
+        are skipped; nothing else is learned from a gap.
+        """
+        s = self.state
+        step = ts - self.streams.state.last_ts[rows]
+        interval = s.interval[rows]
+        known = np.isfinite(interval)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            steps = np.where(known & np.isfinite(step), np.rint(step / interval), 1.0)
+        missed = np.clip(steps - 1, 0, MAX_SKIPPED).astype(np.int64)
+        if missed.any():
+            self.forecaster.skip(rows, missed)
+        regular = np.isfinite(step) & (~known | (step <= GAP_FACTOR * interval))
+        s.interval[rows] = np.where(
+            regular,
+            np.where(known, interval + INTERVAL_FADING * (step - interval), step),
+            interval,
         )
 
     def _learn(
@@ -330,6 +447,7 @@ class Detector:
                 delta = excursion_sum[shifted] / excursion[shifted]
                 self.forecaster.shift_level(moved, delta)
                 self.values.state.mean_[moved] += delta
+                self.long_run.state.mean_[moved] += delta
                 self.window.state.reset(moved)
                 excursion[shifted] = 0
                 excursion_sum[shifted] = 0.0
@@ -342,6 +460,85 @@ class Detector:
             self.residuals.update(rows[spread], bounded[spread])
         self.values.update(rows, learned)
         self.window.update(rows, learned)
+
+    # Checkpoints --------------------------------------------------------------------------------
+
+    def export_streams(self, rows: np.ndarray) -> StreamSnapshot:
+        """Copies of everything learned about the streams in ``rows`` (live rows).
+
+        The inverse is :meth:`import_streams`; the arrays are plain numpy (no objects),
+        so they can be saved with ``np.savez`` and loaded without pickle.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        table = self.streams
+        arrays = {
+            f"{component}.{name}": values
+            for component, state in self.components().items()
+            for name, values in state.snapshot(rows).items()
+        }
+        arrays["streams.last_ts"] = table.state.last_ts[rows].copy()
+        return StreamSnapshot(
+            keys=[table.keys[r] for r in rows.tolist()],
+            names=[table.names[r] for r in rows.tolist()],
+            labels=[table.labels[r] for r in rows.tolist()],
+            arrays=arrays,
+        )
+
+    def import_streams(self, snapshot: StreamSnapshot, owner: int = -1) -> np.ndarray:
+        """Install streams exported by :meth:`export_streams`; return their rows.
+
+        Settings (seasonality, sensitivity, warm-up) come from the current
+        configuration; learned state and the last timestamp come from the snapshot.
+        A stream already live is overwritten. Streams beyond ``streams.max_streams``
+        get no row (``-1`` in the result). Raises ``ValueError``, changing nothing,
+        when the arrays do not match this detector's models (names, shapes, dtypes).
+        """
+        expected = {
+            f"{component}.{name}": (state.specs[name], state.capacity)
+            for component, state in self.components().items()
+            for name in state
+        }
+        expected_names = set(expected) | {"streams.last_ts"}
+        if set(snapshot.arrays) != expected_names:
+            missing = sorted(expected_names - set(snapshot.arrays))
+            extra = sorted(set(snapshot.arrays) - expected_names)
+            raise ValueError(f"state arrays differ: missing {missing}, unexpected {extra}")
+        count = len(snapshot.keys)
+        for name, values in snapshot.arrays.items():
+            spec = expected[name][0] if name in expected else ArraySpec((), np.float64)
+            want = (count, *spec.shape)
+            if values.shape != want or values.dtype != np.dtype(spec.dtype):
+                raise ValueError(
+                    f"state array {name!r}: expected shape {want} dtype {np.dtype(spec.dtype)}, "
+                    f"got shape {values.shape} dtype {values.dtype}"
+                )
+        table = self.streams
+        rows = np.array(
+            [
+                table.insert(key, name, labels)
+                for key, name, labels in zip(
+                    snapshot.keys, snapshot.names, snapshot.labels, strict=True
+                )
+            ],
+            dtype=np.int64,
+        )
+        placed = rows >= 0
+        target = rows[placed]
+        if len(target):
+            self._admit(target)
+            for component, state in self.components().items():
+                state.restore(
+                    target,
+                    {name: snapshot.arrays[f"{component}.{name}"][placed] for name in state},
+                )
+            table.state.last_ts[target] = snapshot.arrays["streams.last_ts"][placed]
+            table.state.last_seen[target] = table.clock()
+            table.state.owner[target] = owner
+        return rows
+
+    def drop_streams(self, rows: np.ndarray) -> None:
+        """Forget the streams in ``rows`` (e.g. of a partition moved to another daemon)."""
+        self.release(self.streams.remove(rows))
 
     def nbytes(self) -> int:
         """Bytes of per-stream state held in arrays (all rows, allocated capacity)."""

@@ -110,6 +110,8 @@ class StreamTable:
                 "last_ts": ArraySpec((), np.float64, -np.inf),
                 # Wall time of the stream's last point; +inf on a free row (never idle).
                 "last_seen": ArraySpec((), np.float64, np.inf),
+                # Who feeds the stream (the daemon's number for a Kafka partition); -1 = nobody.
+                "owner": ArraySpec((), np.int32, -1),
             },
             min(capacity, max_streams),
         )
@@ -158,15 +160,45 @@ class StreamTable:
         if ttl <= 0 or not self.rows:
             return np.zeros(0, dtype=np.int64)
         idle = np.flatnonzero(now - self.state.last_seen[: self.extent] >= ttl)
-        for row in idle.tolist():
+        return self.remove(idle)
+
+    def remove(self, rows: np.ndarray) -> np.ndarray:
+        """Free ``rows`` (live, distinct): their streams are forgotten, the rows reused.
+
+        Returns the freed rows, ascending. The caller resets its own state of them
+        (:meth:`Detector.release`).
+        """
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        for row in rows.tolist():
             del self.rows[self.keys[row]]
             self.keys[row] = ""
             self.names[row] = ""
             self.labels[row] = ()
-        self.state.reset(idle)
+        self.state.reset(rows)
         # Pushed highest first, so the lowest freed row is taken first.
-        self.free.extend(reversed(idle.tolist()))
-        return idle.astype(np.int64, copy=False)
+        self.free.extend(reversed(rows.tolist()))
+        return rows
+
+    def owned_by(self, owners: Sequence[int]) -> np.ndarray:
+        """Live rows whose ``owner`` is one of ``owners``, ascending.
+
+        >>> table = StreamTable(DetectorConfig(), (), max_streams=4, clock=lambda: 0.0)
+        >>> rows, _ = table.lookup(["a", "b", "c"], [("a", ()), ("b", ()), ("c", ())])
+        >>> table.state.owner[rows] = [3, 5, 3]
+        >>> table.owned_by([3]).tolist()
+        [0, 2]
+        """
+        owner = self.state.owner[: self.extent]
+        return np.flatnonzero(np.isin(owner, np.asarray(owners, dtype=np.int32)))
+
+    def insert(self, key: str, name: str, labels: Labels) -> int:
+        """The row of ``key``, added (settings resolved, not seen yet) if new; -1 when full."""
+        row = self.rows.get(key)
+        if row is not None:
+            return row
+        if len(self.rows) >= self.max_streams:
+            return -1
+        return self._add(key, name, labels)
 
     def _add(self, key: str, name: str, labels: Labels) -> int:
         if self.free:

@@ -109,6 +109,19 @@ class HoltWinters:
         s.level[rows[ready]] += delta[ready]
         s.trend[rows[ready]] = 0.0
 
+    def skip(self, rows: np.ndarray, steps: np.ndarray) -> None:
+        """Advance initialised ``rows`` (distinct) over ``steps`` missed points.
+
+        The season phase moves on by ``steps`` and the level follows the trend, as
+        if the missed points had been exactly as forecast; nothing else is learned.
+        Rows still collecting their first values are left as they are.
+        """
+        s = self.state
+        ready = self.initialized(rows) & (steps > 0)
+        moved, steps = rows[ready], steps[ready]
+        s.level[moved] += s.trend[moved] * steps
+        s.count[moved] += steps
+
     def update(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Learn one value for each of ``rows`` (distinct)."""
         if len(rows):

@@ -82,7 +82,7 @@ def test_other_notable_defaults() -> None:
     assert config.kafka.sasl_password is None
     assert config.dead_letter.topic == "monitor-dead-letter"
     assert config.detector.forecaster.seasonality == 0
-    assert config.detector.sensitivity == 0.5
+    assert config.detector.sensitivity == 0.67
     assert config.streams.overrides == ()
     assert config.logging.level == "INFO"
 
@@ -275,9 +275,9 @@ def test_heartbeat_at_most_a_third_of_session(session: int, heartbeat: int, ok: 
 
 def test_weights_need_one_positive() -> None:
     assert "at least one detector weight must be positive" in str(
-        _error(WeightsConfig, forecast=0.0, rolling=0.0, hst=0.0, level=0.0)
+        _error(WeightsConfig, forecast=0.0, rolling=0.0, hst=0.0, level=0.0, season=0.0)
     )
-    assert WeightsConfig(forecast=0.0, rolling=0.0, hst=0.01, level=0.0).hst == 0.01
+    assert WeightsConfig(forecast=0.0, rolling=0.0, hst=0.01, level=0.0, season=0.0).hst == 0.01
 
 
 def _with(

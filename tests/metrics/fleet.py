@@ -51,7 +51,13 @@ def make_detector(
     n_streams: int = 24, n_points: int = 4, unseen: int = 0, **metrics: Any
 ) -> Detector:
     """``n_streams`` streams fed ``n_points`` points, then ``unseen`` rows never fed."""
-    settings = {"metrics": {"stream_labels": list(LABELS), **metrics}, "detector": {"warmup": 2}}
+    # Streams stay in their warm-up (n_points < warmup) so that only ``mark`` makes one
+    # anomalous, whatever the detector makes of a few random points.
+    warmup = n_points + 1
+    settings = {
+        "metrics": {"stream_labels": list(LABELS), **metrics},
+        "detector": {"warmup": warmup},
+    }
     config = MonitorConfig.model_validate_json(json.dumps(settings))
     detector = Detector(config)
     detector.streams.clock = lambda: 0.0  # every stream last seen at 0 (for eviction tests)

@@ -82,3 +82,25 @@ def test_validation():
     model = HoltWinters(alpha=0.5, gamma=0.1, max_seasonality=4)
     with pytest.raises(ValueError, match="seasonality"):
         model.set_seasonality(np.array([0]), np.array([5]))
+
+
+def test_skip_moves_the_season_phase_and_the_level_along_the_trend():
+    model = HoltWinters(alpha=0.5, beta=0.1, gamma=0.3, max_seasonality=4)
+    rows = np.array([0, 1])
+    model.set_seasonality(rows, np.array([4, 4]))
+    for t in range(40):
+        model.update(rows, np.array([10.0 + [0, 5, 0, -5][t % 4]] * 2))
+    model.skip(np.array([1]), np.array([1]))
+    first, second = model.forecast(rows)
+    # Row 1 skipped one point: its next forecast is for the phase one step later.
+    assert first == pytest.approx(10.0, abs=0.5)
+    assert second == pytest.approx(15.0, abs=0.5)
+
+
+def test_skip_leaves_rows_still_collecting_their_first_values():
+    model = HoltWinters(alpha=0.5, gamma=0.3, max_seasonality=4)
+    row = np.array([0])
+    model.set_seasonality(row, np.array([4]))
+    model.update(row, np.array([1.0]))
+    model.skip(row, np.array([3]))
+    assert model.state.count[0] == 1

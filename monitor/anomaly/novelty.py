@@ -1,0 +1,134 @@
+"""Value novelty: how rarely a stream has taken values in the range of the current one.
+
+Each stream keeps a histogram of its values over the range it has seen so far
+(running minimum to maximum, cut into ``bins`` equal bins) with exponentially
+faded counts. A point is scored by the surprisal ``-log p`` of its bin under that
+histogram, with add-``prior`` smoothing; a value outside the range seen so far is
+scored as an empty bin, one nat more surprising. When the range grows, the faded
+counts are moved to the new bins their old bin centres fall in. This catches what
+a forecaster that follows the data misses: a slow drift into values the stream has
+never (or long not) taken, a level that settles where it never was, a signal that
+goes flat at an unusual value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.state import ArraySpec, ArrayState
+
+OUT_OF_RANGE_NATS = 1.0
+"""Extra surprisal of a value outside the range seen so far (beyond an empty bin)."""
+
+
+class ValueNovelty:
+    """Surprisal of each value under its stream's faded histogram of past values.
+
+    Parameters
+    ----------
+    bins
+        Number of equal bins between the stream's running minimum and maximum.
+    fading
+        Weight lost by past counts at each point, in (0, 1): the histogram covers
+        about the last ``1 / fading`` points.
+    prior
+        Pseudo-count added to every bin (smoothing); in (0, 1].
+
+    Examples
+    --------
+    >>> novelty = ValueNovelty(bins=8, fading=0.01)
+    >>> row = np.array([0])
+    >>> for t in range(200):
+    ...     _ = novelty.score_learn(row, np.array([float(t % 4)]))
+    >>> usual = novelty.score_learn(row, np.array([1.0]))
+    >>> unseen = novelty.score_learn(row, np.array([9.0]))
+    >>> bool(unseen[0] > usual[0] + 4.0)
+    True
+    """
+
+    def __init__(
+        self, bins: int = 32, fading: float = 0.0005, prior: float = 0.1, capacity: int = 16
+    ) -> None:
+        if not 2 <= bins <= 255:
+            raise ValueError(f"bins must be in [2, 255], got {bins}")
+        if not 0 < fading < 1:
+            raise ValueError(f"fading must be in (0, 1), got {fading}")
+        if not 0 < prior <= 1:
+            raise ValueError(f"prior must be in (0, 1], got {prior}")
+        self.bins = bins
+        self.fading = fading
+        self.prior = prior
+        self.state = ArrayState(
+            {
+                "counts": ArraySpec((bins,), np.float32, 0.0),
+                "low": ArraySpec((), np.float64, np.nan),
+                "high": ArraySpec((), np.float64, np.nan),
+            },
+            capacity,
+        )
+
+    def _bin(self, x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Bin of each value in [low, high] (a degenerate range has one bin, 0)."""
+        span = high - low
+        with np.errstate(divide="ignore", invalid="ignore"):
+            position = np.where(span > 0, (x - low) / span * self.bins, 0.0)
+        return np.clip(np.nan_to_num(position), 0, self.bins - 1).astype(np.intp)
+
+    def score(self, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Surprisal in nats of each value of ``rows``; 0 for a stream's first value."""
+        s = self.state
+        low, high = s.low[rows], s.high[rows]
+        counts = s.counts[rows].astype(np.float64)
+        total = counts.sum(axis=1)
+        inside = (x >= low) & (x <= high)
+        in_bin = counts[np.arange(len(rows)), self._bin(x, low, high)]
+        mass = np.where(inside, in_bin + self.prior, self.prior)
+        surprisal = np.log((total + self.prior * self.bins) / mass)
+        # Outside the range: one nat, plus the log of the distance in bin widths.
+        width = np.maximum((high - low) / self.bins, 1e-12 * np.abs(low) + 1e-300)
+        with np.errstate(invalid="ignore"):
+            distance = np.maximum(low - x, x - high) / width
+        beyond = OUT_OF_RANGE_NATS + np.log1p(np.nan_to_num(np.maximum(distance, 0.0)))
+        surprisal = np.where(inside, surprisal, surprisal + beyond)
+        return np.where(np.isnan(low), 0.0, surprisal)
+
+    def learn(self, rows: np.ndarray, x: np.ndarray) -> None:
+        """Add one value to each of ``rows`` (distinct), growing the range as needed."""
+        self.state.ensure_rows(rows)
+        s = self.state
+        low, high = s.low[rows], s.high[rows]
+        new_low = np.fmin(low, x)
+        new_high = np.fmax(high, x)
+        grown = (new_low < low) | (new_high > high)
+        if grown.any():
+            self._rebin(rows[grown], low[grown], high[grown], new_low[grown], new_high[grown])
+        s.low[rows], s.high[rows] = new_low, new_high
+        counts = s.counts[rows] * np.float32(1.0 - self.fading)
+        counts[np.arange(len(rows)), self._bin(x, new_low, new_high)] += 1.0
+        s.counts[rows] = counts
+
+    def _rebin(
+        self,
+        rows: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        new_low: np.ndarray,
+        new_high: np.ndarray,
+    ) -> None:
+        """Move each old bin's count to the new bin holding the old bin's centre."""
+        s = self.state
+        centres = (
+            low[:, None]
+            + (np.arange(self.bins) + 0.5)[None, :] * ((high - low) / self.bins)[:, None]
+        )
+        target = self._bin(centres, new_low[:, None], new_high[:, None])
+        flat = (np.arange(len(rows))[:, None] * self.bins + target).ravel()
+        moved = np.bincount(flat, weights=s.counts[rows].ravel(), minlength=len(rows) * self.bins)
+        s.counts[rows] = moved.reshape(len(rows), self.bins).astype(np.float32)
+
+    def score_learn(self, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Score each value, then learn it (rows distinct): the online protocol."""
+        self.state.ensure_rows(rows)
+        out = self.score(rows, x)
+        self.learn(rows, x)
+        return out

@@ -1,0 +1,93 @@
+import math
+
+import numpy as np
+import pytest
+
+from monitor.anomaly.novelty import OUT_OF_RANGE_NATS, ValueNovelty
+
+
+class PerEventNovelty:
+    """Plain per-stream transcription of the faded value histogram (the reference)."""
+
+    def __init__(self, bins=8, fading=0.01, prior=0.1):
+        self.bins, self.fading, self.prior = bins, fading, prior
+        self.counts = [0.0] * bins
+        self.low = self.high = None
+
+    def _bin(self, x, low, high):
+        if high <= low:
+            return 0
+        return min(max(int((x - low) / (high - low) * self.bins), 0), self.bins - 1)
+
+    def score(self, x):
+        if self.low is None:
+            return 0.0
+        total = sum(self.counts) + self.prior * self.bins
+        if self.low <= x <= self.high:
+            return math.log(total / (self.counts[self._bin(x, self.low, self.high)] + self.prior))
+        width = max((self.high - self.low) / self.bins, 1e-12 * abs(self.low) + 1e-300)
+        distance = max(self.low - x, x - self.high) / width
+        return math.log(total / self.prior) + OUT_OF_RANGE_NATS + math.log1p(distance)
+
+    def learn(self, x):
+        if self.low is None:
+            self.low = self.high = x
+        low, high = min(self.low, x), max(self.high, x)
+        if (low, high) != (self.low, self.high):
+            moved = [0.0] * self.bins
+            for b, c in enumerate(self.counts):
+                centre = self.low + (b + 0.5) * (self.high - self.low) / self.bins
+                moved[self._bin(centre, low, high)] += c
+            self.counts = moved
+        self.low, self.high = low, high
+        self.counts = [c * (1 - self.fading) for c in self.counts]
+        self.counts[self._bin(x, low, high)] += 1
+
+
+def test_matches_the_per_event_reference_on_many_streams():
+    rng = np.random.default_rng(0)
+    streams = [
+        rng.normal(0, 1, 300),
+        rng.exponential(2, 300),
+        np.r_[np.ones(50), rng.normal(5, 1, 250)],
+    ]
+    model = ValueNovelty(bins=8, fading=0.01, capacity=2)
+    refs = [PerEventNovelty() for _ in streams]
+    rows = np.arange(len(streams))
+    for t in range(300):
+        x = np.array([s[t] for s in streams])
+        got = model.score_learn(rows, x)
+        want = []
+        for ref, value in zip(refs, x, strict=True):
+            want.append(ref.score(value))
+            ref.learn(value)
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_growing_the_range_keeps_the_mass():
+    model = ValueNovelty(bins=16, fading=0.001)
+    row = np.array([0])
+    for x in np.linspace(0, 10, 200):
+        model.learn(row, np.array([x]))
+    expected = sum((1 - 0.001) ** k for k in range(200))
+    assert model.state.counts[0].sum() == pytest.approx(expected, rel=1e-4)
+    assert (model.state.low[0], model.state.high[0]) == (0.0, 10.0)
+
+
+def test_further_outside_the_range_is_more_novel():
+    model = ValueNovelty()
+    row = np.array([0])
+    for x in np.random.default_rng(1).uniform(0, 1, 500):
+        model.learn(row, np.array([x]))
+    near, far = model.score(np.array([0, 0]), np.array([1.05, 5.0]))
+    inside = model.score(row, np.array([0.5]))[0]
+    assert inside < near < far
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"bins": 1}, "bins"), ({"fading": 0.0}, "fading"), ({"prior": 0.0}, "prior")],
+)
+def test_rejects_bad_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ValueNovelty(**kwargs)

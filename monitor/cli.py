@@ -219,8 +219,13 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(args.log_level or config.logging.level)
     from monitor.daemon.runner import run_daemon
+    from monitor.kafka.exceptions import KafkaSetupError
 
-    return run_daemon(config)
+    try:
+        return run_daemon(config)
+    except KafkaSetupError as exc:
+        print(f"monitor run: {exc}", file=sys.stderr)
+        return 1
 
 
 def _check_config(args: argparse.Namespace) -> int:

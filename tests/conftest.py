@@ -6,11 +6,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.kafka.broker import EmbeddedBroker
+
+
+@pytest.fixture(autouse=True)
+def _run_in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty working directory.
+
+    Daemons built in tests write checkpoints to ``state.dir`` (``./state`` by
+    default): they land there, never in the checkout, and no test restores
+    another's state.
+    """
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 String values may reference the environment as ``${NAME}`` or ``${NAME:-default}``;
 ``MONITOR_KAFKA_BOOTSTRAP_SERVERS`` overrides ``kafka.bootstrap_servers`` and
-``kafka.sasl_password_file`` is read into ``kafka.sasl_password``.
+``kafka.sasl_password_file`` is read into ``kafka.sasl_password`` (and
+``metrics.basic_auth_password_file`` into ``metrics.basic_auth_password``).
 
 >>> config = load_config_text("kafka:\\n  group_id: ${GROUP:-ops}\\n", env={})
 >>> config.kafka.group_id
@@ -166,35 +167,40 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
             kafka["bootstrap_servers"] = servers
 
 
+SECRET_FILES = (("kafka", "sasl_password"), ("metrics", "basic_auth_password"))
+"""Secrets that may be given as ``<key>_file``: (section, key)."""
+
+
 def _read_secret_files(
     data: dict[str, Any], issues: list[ConfigIssue], lines: dict[tuple[str | int, ...], int]
 ) -> None:
-    kafka = data.get("kafka")
-    if not isinstance(kafka, dict) or not kafka.get("sasl_password_file"):
-        return
-    secret_path = kafka["sasl_password_file"]
-    where = ("kafka", "sasl_password_file")
-    if kafka.get("sasl_password"):
-        issues.append(
-            ConfigIssue(
-                _dotted(where),
-                "give sasl_password or sasl_password_file, not both",
-                None,
-                lines.get(where),
+    """Read each ``<secret>_file`` into ``<secret>`` (stripped); the file's text is never shown."""
+    for section_name, key in SECRET_FILES:
+        section = data.get(section_name)
+        file_key = f"{key}_file"
+        if not isinstance(section, dict) or not section.get(file_key):
+            continue
+        secret_path = section[file_key]
+        where = (section_name, file_key)
+        if section.get(key):
+            issues.append(
+                ConfigIssue(
+                    _dotted(where), f"give {key} or {file_key}, not both", None, lines.get(where)
+                )
             )
-        )
-        return
-    try:
-        kafka["sasl_password"] = Path(str(secret_path)).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        issues.append(
-            ConfigIssue(
-                _dotted(where),
-                f"cannot read secret file: {exc.strerror}",
-                secret_path,
-                lines.get(where),
+            continue
+        try:
+            section[key] = Path(str(secret_path)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            issues.append(
+                ConfigIssue(
+                    _dotted(where),
+                    f"cannot read secret file: {reason}",
+                    secret_path,
+                    lines.get(where),
+                )
             )
-        )
 
 
 def _issues_from(

@@ -6,6 +6,11 @@ import base64
 
 import orjson
 
+MAX_VALUE_BYTES = 262_144
+"""Bytes of a rejected record kept in its dead letter (base64 makes 350 KB of them at most),
+so the envelope stays under the producer's 1 MB request limit: an oversize record must not
+become an undeliverable dead letter that blocks the partition's commits."""
+
 
 def dead_letter(
     payload: bytes | None,
@@ -19,6 +24,8 @@ def dead_letter(
     """JSON envelope of a rejected record: where it came from, why, and the record itself.
 
     The record's bytes are kept as text when they are valid UTF-8, else as base64.
+    Only the first :data:`MAX_VALUE_BYTES` of a longer value are kept, and
+    ``value_bytes`` gives its full size.
 
     >>> import json
     >>> envelope = json.loads(dead_letter(b"\\xff", None, "not_json", "bad", "metrics", 0, 42))
@@ -32,6 +39,9 @@ def dead_letter(
         "partition": partition,
         "offset": offset,
     }
+    if payload is not None and len(payload) > MAX_VALUE_BYTES:
+        envelope["value_bytes"] = len(payload)
+        payload = payload[:MAX_VALUE_BYTES]
     for name, raw in (("key", key), ("value", payload)):
         if raw is None:
             envelope[name] = None

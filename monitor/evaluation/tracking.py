@@ -71,7 +71,7 @@ KEY_METRICS = (
 """The metrics a run summary carries besides the one runs are ranked by."""
 
 EFFECTIVE_CONFIG = "config/effective.yaml"
-SECRET_KEYS = frozenset({"kafka.sasl_password"})
+SECRET_KEYS = frozenset({"kafka.sasl_password", "metrics.basic_auth_password"})
 """Configuration keys never logged (params, artifacts) and never exported."""
 
 PACKAGES = (

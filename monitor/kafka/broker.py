@@ -39,6 +39,9 @@ class EmbeddedBroker:
     ``None``, to a temporary file removed by :meth:`stop`; the tail of that output is
     quoted in :class:`~monitor.kafka.exceptions.BrokerError` messages.
 
+    ``advertised`` (``host:port``) is the address the broker tells clients to connect
+    to, when it is not the listening one (a proxy in front of it, in fault tests).
+
     Use it as a context manager, or call :meth:`start` and :meth:`stop` (idempotent).
     A broker that is garbage-collected or still running at interpreter exit is killed.
 
@@ -56,7 +59,9 @@ class EmbeddedBroker:
         *,
         startup_timeout: float = STARTUP_TIMEOUT_S,
         binary: str | None = None,
+        advertised: str | None = None,
     ) -> None:
+        self._advertised = advertised
         self._host = host
         self._port = free_port(host) if port is None else port
         self._log_path = Path(log_path) if log_path is not None else None
@@ -118,7 +123,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{self._advertised}" if self._advertised else url,
             "--storage-engine",
             "memory://tansu/",
         ]

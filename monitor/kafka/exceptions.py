@@ -19,3 +19,12 @@ class BrokerError(KafkaSetupError):
     >>> issubclass(BrokerError, KafkaSetupError)
     True
     """
+
+
+class KafkaClientError(MonitorError):
+    """A Kafka client call failed for good: a fatal consumer error, a failed seek, or a
+    message whose delivery failed.
+
+    >>> isinstance(KafkaClientError("commit failed: t/0: REBALANCE_IN_PROGRESS"), MonitorError)
+    True
+    """

@@ -80,3 +80,50 @@ class DaemonMetrics:
             "Unix time of the last offset commit.",
             registry=registry,
         )
+        self.kafka_up = Gauge(
+            "monitor_kafka_up",
+            "1 when the consumer heard from a broker lately, 0 while Kafka is unreachable "
+            "(no byte read for the session timeout, 10 s at least).",
+            registry=registry,
+        )
+        self.kafka_up.set(1)
+        self.checkpoint_last = Gauge(
+            "monitor_checkpoint_last_timestamp_seconds",
+            "Unix time of the last durable checkpoint (0 before the first).",
+            registry=registry,
+        )
+        self.checkpoint_seconds = Histogram(
+            "monitor_checkpoint_duration_seconds",
+            "Time to write the checkpoints of every partition due (one round).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.checkpoint_failures = Counter(
+            "monitor_checkpoint_failures",
+            "Checkpoints that could not be written (their offsets stay uncommitted).",
+            registry=registry,
+        )
+        self.checkpoint_skipped = Counter(
+            "monitor_checkpoints_skipped",
+            "Checkpoint files passed over at restore: corrupt, version or incompatible.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("corrupt", "version", "incompatible"):
+            # Present at 0 from the start, so the first skip shows as an increase.
+            self.checkpoint_skipped.labels(reason=reason)
+        self.restore_seconds = Gauge(
+            "monitor_restore_duration_seconds",
+            "Time the last partition assignment spent restoring checkpoints.",
+            registry=registry,
+        )
+        self.streams_restored = Counter(
+            "monitor_streams_restored",
+            "Streams restored warm from checkpoints on partition assignment.",
+            registry=registry,
+        )
+        self.streams_released = Counter(
+            "monitor_streams_released",
+            "Streams forgotten because their partition moved to another daemon.",
+            registry=registry,
+        )

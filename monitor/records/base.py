@@ -25,6 +25,28 @@ def stream_key(name: str, labels: Labels) -> str:
     """
     if not labels:
         return name
+    # Every point of a stream asks for the same key: look it up instead of building it.
+    try:
+        key = _KEYS.get((name, labels))
+    except TypeError:  # labels given as a list: nothing to cache by
+        return _make_key(name, labels)
+    if key is None:
+        key = _make_key(name, labels)
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[(name, labels)] = key
+    return key
+
+
+# (name, labels) -> key. Cleared when full, so a flood of new stream names cannot grow it
+# without limit: at most 131,072 entries (more than the default streams.max_streams), about
+# 150 bytes each for live streams (the strings are the stream table's) and at most 50 MB
+# when it holds only evicted ones.
+_KEYS: dict[tuple[str, Labels], str] = {}
+_MAX_KEYS = 1 << 17
+
+
+def _make_key(name: str, labels: Labels) -> str:
     inner = ",".join(f"{k}={_escape(v)}" for k, v in sorted(labels))
     return f"{name}{{{inner}}}"
 

@@ -244,6 +244,31 @@ def check_labels(labels: object, field: str = "labels", skip: str | None = None)
     """
     if type(labels) is not dict:
         raise RecordRejected("bad_labels", f"{field} must be an object, got {kind(labels)}")
+    # A stream sends the same labels with every point: the result for the same items (in
+    # the same order) is looked up instead of checked, and every point of the stream
+    # shares one tuple. Besides the checks this saves the batch's surviving tuples, which
+    # the garbage collector would otherwise traverse again and again.
+    try:
+        key: object = tuple(labels.items()) if skip is None else (skip, tuple(labels.items()))
+        known = _VALID_LABELS.get(key)
+    except TypeError:  # an unhashable value (array or object): invalid, reported below
+        return _validate_labels(labels, field, skip)
+    if known is not None:
+        return known
+    result = _validate_labels(labels, field, skip)
+    if len(_VALID_LABELS) >= _MAX_VALID_LABELS:
+        _VALID_LABELS.clear()
+    _VALID_LABELS[key] = result
+    return result
+
+
+# Label sets already found valid -> their result. Cleared when full, so hostile records
+# cannot grow it without limit: at most 131,072 entries of about 250 bytes.
+_VALID_LABELS: dict[object, Labels] = {}
+_MAX_VALID_LABELS = 1 << 17
+
+
+def _validate_labels(labels: dict[Any, Any], field: str, skip: str | None) -> Labels:
     has_skip = skip is not None and skip in labels
     count = len(labels) - has_skip
     if count > MAX_LABELS:

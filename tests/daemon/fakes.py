@@ -65,13 +65,23 @@ class FakeConsumer:
     commits: int = 0
     closed: bool = False
     subscribed: Any = None
+    listener: Any = None
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    seeks: list[tuple[TopicPartition, int]] = field(default_factory=list)
+    history: list[dict[TopicPartition, int]] = field(default_factory=list)
 
     def subscribe(self, topics: Any = (), pattern: Any = None, listener: Any = None) -> None:
         self.subscribed = pattern or list(topics)
+        self.listener = listener
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
+        """The next batch; an entry that is a callable is a rebalance, called with the listener."""
         if self.batches:
-            return self.batches.pop(0)
+            batch = self.batches.pop(0)
+            if callable(batch):
+                batch(self.listener)
+                return {}
+            return batch
         if self.stop is not None:
             self.stop.set()
         return {}
@@ -79,6 +89,12 @@ class FakeConsumer:
     def commit(self, offsets: Any = None) -> None:
         self.commits += 1
         self.log.append("commit")
+        for partition, meta in (offsets or {}).items():
+            self.committed[partition] = meta.offset
+        self.history.append({p: meta.offset for p, meta in (offsets or {}).items()})
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
 
     def assignment(self) -> set:
         return set()

@@ -24,6 +24,15 @@ from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
 
 pytestmark = pytest.mark.integration
 
+TRANSPORTS = ("kafka-python", "confluent")
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each client library of ``kafka.transport``: the tests asking for it run with both."""
+    return request.param
+
+
 WARMUP = 300
 SEASON = 144
 MAX_RECORD_BYTES = 65_536
@@ -94,7 +103,7 @@ def expected_reason(payload: bytes, reason: str) -> str:
 
 
 @pytest.fixture
-def setup(broker, topic_name):
+def setup(broker, topic_name, transport):
     events, dead = f"{topic_name}-events", f"{topic_name}-dlq"
     ensure_topics(broker.bootstrap_servers, {topic_name: 3, events: 3, dead: 1})
     port = free_port()
@@ -104,6 +113,7 @@ def setup(broker, topic_name):
                 "kafka": {
                     "bootstrap_servers": broker.bootstrap_servers,
                     "group_id": f"{topic_name}-group",
+                    "transport": transport,
                     "topics": [topic_name],
                     "session_timeout_ms": 6000,
                     "heartbeat_interval_ms": 1000,
@@ -215,7 +225,7 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
     assert total(samples, "monitor_batch_duration_seconds_count") >= 1
 
 
-def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_name):
+def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_name, transport):
     import re
 
     topics = [f"{topic_name}.a", f"{topic_name}.b"]
@@ -233,6 +243,7 @@ def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_
                 "kafka": {
                     "bootstrap_servers": broker.bootstrap_servers,
                     "group_id": f"{topic_name}-group",
+                    "transport": transport,
                     "topic_pattern": re.escape(topic_name) + r"\..*",
                     "session_timeout_ms": 6000,
                     "heartbeat_interval_ms": 1000,
@@ -250,3 +261,96 @@ def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_
     for topic in topics:
         assert total(samples, "monitor_records_consumed_total", topic=topic) == 20
     assert total(samples, "monitor_records_consumed_total") == 40
+
+
+def test_the_whole_hostile_corpus_of_every_format_through_a_real_daemon(
+    broker, topic_name, read_topic
+):
+    """Every bad, oversize and tricky record of the three formats, one topic per format.
+
+    None stops the loop; each bad one is counted by reason and dead-lettered; the
+    tricky label values (quotes, newlines, braces) come out of /metrics, parsed by
+    prometheus-client's parser, exactly as they went in.
+    """
+    from tests.records.bad_records import OVERSIZE_RECORDS
+
+    formats = ("native", "prometheus-kafka-adapter", "telegraf")
+    topics = {fmt: f"{topic_name}-{i}" for i, fmt in enumerate(formats)}
+    dead = f"{topic_name}-dlq"
+    ensure_topics(broker.bootstrap_servers, {**{t: 1 for t in topics.values()}, dead: 1})
+    port = free_port()
+    config = MonitorConfig.model_validate_json(
+        json.dumps(
+            {
+                "kafka": {
+                    "bootstrap_servers": broker.bootstrap_servers,
+                    "group_id": f"{topic_name}-group",
+                    "topics": list(topics.values()),
+                    "topic_formats": {t: fmt for fmt, t in topics.items()},
+                    "session_timeout_ms": 6000,
+                    "heartbeat_interval_ms": 1000,
+                    "poll_timeout_ms": 100,
+                    "max_record_bytes": MAX_RECORD_BYTES,
+                },
+                "events": {"topic": f"{topic_name}-events"},
+                "dead_letter": {"topic": dead},
+                "metrics": {"port": port, "address": "127.0.0.1", "stream_labels": ["a"]},
+                "state": {"enabled": False},
+            }
+        )
+    )
+    far_future = time.time() + 86_400
+    expected: Counter[str] = Counter()
+    produced = good_points = 0
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, max_request_size=2**21)
+    for record in [*BAD_RECORDS, *OVERSIZE_RECORDS]:
+        producer.send(topics[record.format], value=record.payload)
+        expected[expected_reason(record.payload, record.reason)] += 1
+        produced += 1
+    for record in TRICKY_GOOD_RECORDS:
+        producer.send(topics[record.format], value=record.payload)
+        produced += 1
+        if any(p.ts > far_future for p in record.points):
+            expected["timestamp_in_future"] += 1
+        else:
+            good_points += len(record.points)
+    producer.flush()
+    producer.close()
+    assert {r.format for r in BAD_RECORDS} == set(formats)
+    assert expected["too_large"] >= len(OVERSIZE_RECORDS)
+
+    samples, exit_codes = run_until_consumed(config, port, produced)
+    assert exit_codes == [0]
+    assert total(samples, "monitor_records_consumed_total") == produced
+    for fmt, topic in topics.items():
+        assert total(samples, "monitor_records_consumed_total", topic=topic) == sum(
+            1 for r in [*BAD_RECORDS, *OVERSIZE_RECORDS, *TRICKY_GOOD_RECORDS] if r.format == fmt
+        )
+    for reason, count in expected.items():
+        assert total(samples, "monitor_records_rejected_total", reason=reason) == count, reason
+    assert total(samples, "monitor_records_rejected_total") == sum(expected.values())
+    handled = total(samples, "monitor_points_scored_total") + total(
+        samples, "monitor_points_dropped_total"
+    )
+    assert handled == good_points
+    letters = [json.loads(r.value) for r in read_topic(dead, sum(expected.values()), timeout=30)]
+    assert Counter(letter["reason"] for letter in letters) == expected
+
+    # The exposition parsed (scrape() uses prometheus-client's parser): every tricky
+    # label value comes back exactly, as the stream's label and inside its key.
+    shown = {
+        dict(labels).get("a")
+        for (name, labels), _ in samples.items()
+        if name == "monitor_stream_value" and "a" in dict(labels)
+    }
+    for record in TRICKY_GOOD_RECORDS:
+        for point in record.points:
+            value = dict(point.labels).get("a")
+            if value is not None and point.ts <= far_future:
+                assert value in shown, (record.description, value)
+    streams = {
+        dict(labels)["stream"]
+        for (name, labels), _ in samples.items()
+        if name == "monitor_stream_value"
+    }
+    assert 'up{job="x"} 1' in streams and 'm{a="}_f' in streams

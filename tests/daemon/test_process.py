@@ -33,7 +33,8 @@ def consumed(port: int) -> float:
     )
 
 
-def test_sigterm_commits_everything_and_exits_zero(broker, topic_name, tmp_path):
+@pytest.mark.parametrize("transport", ["kafka-python", "confluent"])
+def test_sigterm_commits_everything_and_exits_zero(broker, topic_name, tmp_path, transport):
     ensure_topics(broker.bootstrap_servers, {topic_name: 2})
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     n = 3000
@@ -55,6 +56,7 @@ def test_sigterm_commits_everything_and_exits_zero(broker, topic_name, tmp_path)
             {
                 "kafka": {
                     "group_id": group,
+                    "transport": transport,
                     "topics": [topic_name],
                     "session_timeout_ms": 6000,
                     "heartbeat_interval_ms": 1000,

@@ -40,7 +40,7 @@ from monitor.evaluation.nab import (
     window_metrics,
 )
 
-NAB_DIR = Path("/work/shared/datasets/nab")
+NAB_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "nab"
 STANDARD = NAB_PROFILES["standard"]
 LOW_FP = NAB_PROFILES["reward_low_FP_rate"]
 LOW_FN = NAB_PROFILES["reward_low_FN_rate"]

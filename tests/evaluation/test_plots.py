@@ -29,7 +29,7 @@ from monitor.evaluation.plots import (
 )
 from monitor.evaluation.replay import Replayed, Series, find_series, replay
 
-NAB_DIR = Path("/work/shared/datasets/nab")
+NAB_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "nab"
 TAXI = "realKnownCause/nyc_taxi.csv"
 NOISY = "artificialNoAnomaly/art_noisy.csv"
 JUMPS = "artificialWithAnomaly/art_daily_jumpsup.csv"

@@ -717,9 +717,52 @@ def _tricky_good() -> list[GoodRecord]:
             Point("cpu_usage_user", (("cpu", "cpu-total"), ("host", "h")), 1458229140.0, 0.5),
             Point("system_load1", (), 1458229150.0, 0.25),
         ),
+        # --- far-future timestamps decode (the daemon rejects them as timestamp_in_future)
+        _good(
+            "adapter timestamp in year 9999",
+            ADAPTER,
+            _dumps({**_ADAPTER_OK, "timestamp": "9999-12-31T23:59:59Z"}),
+            Point("up", (("job", "node"),), 253402300799.0, 42.0),
+        ),
+        _good(
+            "telegraf RFC 3339 timestamp in year 9999",
+            TELEGRAF,
+            _dumps({"fields": {"f": 1}, "name": "m", "timestamp": "9999-12-31T23:59:59Z"}),
+            Point("m_f", (), 253402300799.0, 1.0),
+        ),
+        # --- names that look like exposition injections are only names
+        _good(
+            "adapter metric name with quotes, braces and a space",
+            ADAPTER,
+            _dumps({**_ADAPTER_OK, "name": 'up{job="x"} 1', "labels": {}}),
+            Point('up{job="x"} 1', (), _TS_2024, 42.0),
+        ),
+        _good(
+            "telegraf measurement name with quotes and braces",
+            TELEGRAF,
+            _dumps({"fields": {"f": 1}, "name": 'm{a="}', "timestamp": 1}),
+            Point('m{a="}_f', (), 1.0, 1.0),
+        ),
     ]
     return out
 
 
 TRICKY_GOOD_RECORDS: list[GoodRecord] = _tricky_good()
 """``(description, format, payload, points)`` of suspicious-looking valid records."""
+
+
+def _oversize(fmt: str, size: int) -> bytes:
+    """A record of ``fmt`` padded past ``size`` bytes with one long label value."""
+    base = _BASES[fmt]
+    labels = {k: v for k, v in (base.get(_LABELS[fmt]) or {}).items()}
+    return _with(base, **{_LABELS[fmt]: {**labels, "pad": "x" * size}})
+
+
+OVERSIZE_RECORDS: list[BadRecord] = [
+    BadRecord(f"{fmt}: {size} bytes of label", fmt, _oversize(fmt, size), "bad_labels")
+    for fmt in _BASES
+    for size in (70_000, 1_100_000)
+]
+"""Records over 64 KiB (and over 1 MiB): the decoders reject them as ``bad_labels`` (a label
+value over 1,024 characters); a daemon with ``kafka.max_record_bytes`` below their size
+rejects them as ``too_large`` before decoding."""

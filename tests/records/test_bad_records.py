@@ -14,7 +14,13 @@ from monitor.records import (
     RecordRejected,
     get_decoder,
 )
-from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS, BadRecord, GoodRecord
+from tests.records.bad_records import (
+    BAD_RECORDS,
+    OVERSIZE_RECORDS,
+    TRICKY_GOOD_RECORDS,
+    BadRecord,
+    GoodRecord,
+)
 
 
 @pytest.mark.parametrize("record", BAD_RECORDS, ids=[r.description for r in BAD_RECORDS])
@@ -25,6 +31,15 @@ def test_bad_record_is_rejected_with_its_reason(record: BadRecord) -> None:
     assert info.value.reason == record.reason, info.value.detail
     assert info.value.detail
     assert len(info.value.detail) < 300  # a hostile record cannot bloat the logs
+
+
+@pytest.mark.parametrize("record", OVERSIZE_RECORDS, ids=[r.description for r in OVERSIZE_RECORDS])
+def test_oversize_record_is_rejected_without_echoing_it(record: BadRecord) -> None:
+    assert len(record.payload) > 65_536
+    with pytest.raises(RecordRejected) as info:
+        get_decoder(record.format)(record.payload)
+    assert info.value.reason == record.reason
+    assert len(info.value.detail) < 300
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,335 @@
+"""The partitions a daemon owns: their streams' state, checkpoints, offsets and moves.
+
+Guarantees (with ``state.enabled``):
+
+* an offset is committed only after the checkpoint of its partition's streams,
+  covering every record before it, is durable on disk (:meth:`Partitions.commit`);
+* on assignment a partition's newest usable checkpoint is restored and
+  consumption resumes at the offset it covers, so its streams stay warm; an
+  unusable checkpoint is logged, counted and passed over for the previous one,
+  or the partition starts cold: never a crash;
+* on revocation the partition is checkpointed and committed; when the next
+  assignment does not give it back, its streams are forgotten here, so a stream
+  is scored by one daemon of the group only.
+
+Without ``state.enabled`` offsets are committed after every batch and a moved or
+restarted partition starts cold.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from typing import Any
+
+import numpy as np
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from monitor.config.schema import MonitorConfig
+from monitor.detection import DETECTORS, Detector
+from monitor.metrics.daemon import DaemonMetrics
+from monitor.state.checkpoints import CheckpointStore, SkippedCheckpoint
+from monitor.state.exceptions import CheckpointError
+
+log = logging.getLogger("monitor.daemon")
+
+
+def model_signature(config: MonitorConfig) -> dict[str, Any]:
+    """What a checkpoint's state must have been learned with to be restored here.
+
+    Array names and shapes are checked separately; this adds what they cannot
+    show: the detectors and the shared trees' structure (same seed, same trees).
+
+    >>> model_signature(MonitorConfig())["hst"]
+    [42, 10, 8]
+    """
+    h = config.detector.hst
+    return {"detectors": list(DETECTORS), "hst": [h.seed, h.n_trees, h.height]}
+
+
+class Partitions:
+    """Bookkeeping of the assigned partitions, called by the daemon loop and on rebalance.
+
+    Parameters
+    ----------
+    config
+        The configuration (``state`` section, group id).
+    detector
+        The detection core whose streams are checkpointed, restored and released.
+    consumer
+        The daemon's consumer: ``commit(offsets)`` and ``seek`` are used.
+    metrics
+        Daemon metrics (checkpoint and restore figures).
+    lock
+        Held while the detector changes, so a scrape never sees a half-restored table.
+    store
+        Where checkpoints go; built from ``state.dir`` when ``state.enabled``.
+    clock
+        Wall clock (checkpoint schedule and timestamps).
+    """
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        detector: Detector,
+        consumer: Any,
+        metrics: DaemonMetrics,
+        lock: threading.Lock,
+        store: CheckpointStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.detector = detector
+        self.consumer = consumer
+        self.metrics = metrics
+        self.lock = lock
+        state = config.state
+        if store is None and state.enabled:
+            store = CheckpointStore(state.dir, config.kafka.group_id, state.keep, clock)
+        self.store = store
+        self.clock = clock
+        self.models = model_signature(config)
+        self.numbers: dict[TopicPartition, int] = {}
+        """Each partition ever seen -> the small int stored as its streams' owner."""
+        self.assigned: set[TopicPartition] = set()
+        self.positions: dict[TopicPartition, int] = {}
+        """Partition -> offset after its last processed record."""
+        self.committed: dict[TopicPartition, int] = {}
+        """Partition -> the offset last committed by this daemon."""
+        self.revoked: set[TopicPartition] = set()
+        """Revoked, state kept until the next assignment shows whether they come back."""
+        self.next_checkpoint = clock() + state.checkpoint_interval_seconds
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self._in_flight: list[tuple[TopicPartition, int, Future[float]]] = []
+
+    # Called by the loop -----------------------------------------------------------------------
+
+    def owners(self, sources: Sequence[tuple[str, int, int]]) -> np.ndarray:
+        """The owner number of each point's partition (``sources`` as in a decoded batch)."""
+        numbers = self.numbers
+        out = np.empty(len(sources), dtype=np.int32)
+        last: tuple[str, int] | None = None
+        number = -1
+        for i, (topic, partition, _offset) in enumerate(sources):
+            # Points of one record, and records of one partition, come in runs.
+            if (topic, partition) != last:
+                last = (topic, partition)
+                key = TopicPartition(topic, partition)
+                number = numbers.setdefault(key, len(numbers))
+            out[i] = number
+        return out
+
+    def processed(self, batch: Mapping[Any, Sequence[Any]]) -> None:
+        """Note that every record of ``batch`` is processed (scored, events delivered)."""
+        for partition, records in batch.items():
+            if records:
+                key = TopicPartition(partition.topic, partition.partition)
+                self.positions[key] = records[-1].offset + 1
+
+    def commit_if_due(self) -> None:
+        """Without checkpoints, commit now. With them, commit the checkpoints written in
+        the background since the last call, and start the next round when it is due.
+
+        The loop only copies the state (:meth:`Detector.export_streams`); writing and
+        fsync happen on a background thread, so a round stalls scoring for the copy only.
+        """
+        if self.store is None:
+            self.commit()
+            return
+        self._commit_written(wait=False)
+        if self._in_flight or self.clock() < self.next_checkpoint:
+            return
+        self.next_checkpoint = self.clock() + self.config.state.checkpoint_interval_seconds
+        for key, offset, snapshot in self._export(self._dirty()):
+            future = self._writer.submit(self._save, key, offset, snapshot)
+            self._in_flight.append((key, offset, future))
+
+    def commit(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Checkpoint, then commit, the processed offsets of ``partitions`` (default: all),
+        waiting until it is done (on revoke and shutdown).
+
+        A partition whose checkpoint cannot be written is not committed (its records
+        will be replayed after a crash), and the loop goes on. A failing Kafka commit
+        raises, and the offsets stay pending for the next commit.
+        """
+        self._commit_written(wait=True)
+        keys = self._dirty(partitions)
+        if self.store is None:
+            self._commit_offsets([(key, self.positions[key]) for key in keys])
+            return
+        written = []
+        for key, offset, snapshot in self._export(keys):
+            try:
+                self._observe(self._save(key, offset, snapshot))
+            except CheckpointError as exc:
+                self._failed(key, exc)
+                continue
+            written.append((key, offset))
+        self._commit_offsets(written)
+
+    def close(self) -> None:
+        """Wait for background checkpoint writes and stop the writer (nothing is committed)."""
+        self._writer.shutdown(wait=True)
+
+    def _dirty(self, partitions: Iterable[TopicPartition] | None = None) -> list[TopicPartition]:
+        keys = self.positions if partitions is None else partitions
+        return [
+            key
+            for key in keys
+            if key in self.positions and self.positions[key] != self.committed.get(key)
+        ]
+
+    def _export(self, keys: list[TopicPartition]) -> list[tuple[TopicPartition, int, Any]]:
+        """Copies of each partition's streams with the offset they cover (under the lock)."""
+        out = []
+        with self.lock:
+            for key in keys:
+                rows = self.detector.streams.owned_by([self.numbers[key]])
+                out.append((key, self.positions[key], self.detector.export_streams(rows)))
+        return out
+
+    def _save(self, key: TopicPartition, offset: int, snapshot: Any) -> float:
+        """Write one checkpoint durably; return the seconds it took."""
+        assert self.store is not None
+        started = time.perf_counter()
+        self.store.save(key.topic, key.partition, offset, snapshot, self.models)
+        return time.perf_counter() - started
+
+    def _commit_written(self, wait: bool) -> None:
+        """Commit the offsets of background checkpoints that are durable now."""
+        if not self._in_flight:
+            return
+        if wait:
+            futures_wait([future for _, _, future in self._in_flight])
+        done = [job for job in self._in_flight if job[2].done()]
+        self._in_flight = [job for job in self._in_flight if not job[2].done()]
+        written = []
+        for key, offset, future in done:
+            try:
+                self._observe(future.result())
+            except CheckpointError as exc:
+                self._failed(key, exc)
+                continue
+            written.append((key, offset))
+        self._commit_offsets(written)
+
+    def _commit_offsets(self, written: list[tuple[TopicPartition, int]]) -> None:
+        # Only partitions still ours: a revoked one was committed on revoke.
+        written = [(key, offset) for key, offset in written if key in self.positions]
+        if not written:
+            return
+        self.consumer.commit(
+            offsets={key: OffsetAndMetadata(offset, "", -1) for key, offset in written}
+        )
+        self.committed.update(written)
+        self.metrics.last_commit.set(self.clock())
+
+    def _observe(self, seconds: float) -> None:
+        self.metrics.checkpoint_seconds.observe(seconds)
+        self.metrics.checkpoint_last.set(self.clock())
+
+    def _failed(self, key: TopicPartition, exc: CheckpointError) -> None:
+        self.metrics.checkpoint_failures.inc()
+        log.error(
+            "checkpoint of %s/%d failed, not committing it: %s", key.topic, key.partition, exc
+        )
+
+    # Called on rebalance (inside the consumer's poll) -------------------------------------------
+
+    def on_revoked(self, partitions: Collection[Any]) -> None:
+        """Checkpoint and commit the revoked partitions; keep their streams for now.
+
+        Whether a revoked partition's streams are forgotten is decided at the next
+        assignment (:meth:`on_assigned`): with eager rebalancing every partition is
+        revoked and most come straight back, and those keep their warm state.
+        """
+        keys = {TopicPartition(p.topic, p.partition) for p in partitions}
+        try:
+            self.commit(keys)
+        except Exception as exc:  # noqa: BLE001 - the group moved on; the next owner replays
+            log.warning("commit on revoke failed (records will be replayed): %s", exc)
+        finally:
+            for key in keys:
+                self.positions.pop(key, None)
+                self.committed.pop(key, None)
+            self.assigned -= keys
+            self.revoked |= keys
+
+    def on_assigned(self, partitions: Collection[Any]) -> None:
+        """Release the streams of partitions gone elsewhere; restore those newly ours."""
+        keys = {TopicPartition(p.topic, p.partition) for p in partitions}
+        gone = self.revoked - keys
+        kept = self.revoked & keys
+        self.revoked = set()
+        if gone:
+            self._release(gone)
+        fresh = keys - kept - self.assigned
+        self.assigned |= keys
+        if fresh and self.store is not None:
+            self._restore(sorted(fresh))
+
+    def _release(self, keys: set[TopicPartition]) -> None:
+        numbers = [self.numbers[k] for k in keys if k in self.numbers]
+        with self.lock:
+            rows = self.detector.streams.owned_by(numbers)
+            self.detector.drop_streams(rows)
+            tracked = len(self.detector.streams)
+        self.metrics.streams_released.inc(len(rows))
+        self.metrics.streams.set(tracked)
+        log.info(
+            "released %d streams of partitions now owned elsewhere: %s",
+            len(rows),
+            sorted((k.topic, k.partition) for k in keys),
+        )
+
+    def _restore(self, keys: list[TopicPartition]) -> None:
+        assert self.store is not None
+        started = time.perf_counter()
+        restored = 0
+        for key in keys:
+            number = self.numbers.setdefault(key, len(self.numbers))
+            skipped: list[SkippedCheckpoint] = []
+            checkpoint = self.store.load_latest(key.topic, key.partition, self.models, skipped)
+            for skip in skipped:
+                self.metrics.checkpoint_skipped.labels(reason=skip.reason).inc()
+            if checkpoint is None:
+                log.info("no usable checkpoint for %s/%d: its streams start cold", *key)
+                continue
+            try:
+                with self.lock:
+                    rows = self.detector.import_streams(checkpoint.snapshot, owner=number)
+            except ValueError as exc:
+                self.metrics.checkpoint_skipped.labels(reason="incompatible").inc()
+                log.warning(
+                    "checkpoint %s does not fit these models, %s/%d starts cold: %s",
+                    checkpoint.path,
+                    *key,
+                    exc,
+                )
+                continue
+            self.consumer.seek(key, checkpoint.offset)
+            placed = int((rows >= 0).sum())
+            restored += placed
+            log.info(
+                "restored %d streams of %s/%d from %s; resuming at offset %d",
+                placed,
+                key.topic,
+                key.partition,
+                checkpoint.path.name,
+                checkpoint.offset,
+            )
+            if placed < len(rows):
+                log.warning(
+                    "%d streams of %s/%d not restored: streams.max_streams reached",
+                    len(rows) - placed,
+                    *key,
+                )
+        self.metrics.streams_restored.inc(restored)
+        self.metrics.restore_seconds.set(time.perf_counter() - started)
+        with self.lock:
+            self.metrics.streams.set(len(self.detector.streams))

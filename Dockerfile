@@ -34,7 +34,9 @@ RUN groupadd --system --gid 10001 monitor \
         --shell /usr/sbin/nologin monitor
 
 WORKDIR /app
-# /app/state: the checkpoint store (state.dir) to come; a volume in Kubernetes.
+# /app/state: the checkpoint store (state.dir, default ./state under this WORKDIR). Mount a
+# volume there to keep the streams' state across container restarts (docker-compose.yml: a
+# named volume; Kubernetes: deploy/kubernetes/pvc.yaml, shared by every replica).
 RUN mkdir -p /app/state && chown -R 10001:10001 /app
 
 COPY configs/ /etc/monitor/

@@ -3,12 +3,14 @@
 The file parses; every built or bind-mounted path exists; the services are there; the
 monitor and producer commands are valid ``monitor`` invocations; the configuration the
 monitor service runs on is the mounted one and passes the loader with the environment the
-service sets; the addresses the services use to reach each other agree.
+service sets; its checkpoint directory is a named volume, so it outlives the container; the
+addresses the services use to reach each other agree; Alertmanager names real alerts.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -179,6 +181,34 @@ def test_monitor_service_wiring(monkeypatch):
     assert spec["build"]["context"] == ".."
 
 
+def named_volumes(spec: dict[str, Any]) -> dict[str, str]:
+    """Container path -> volume name of a service's named volumes, short or long syntax."""
+    named = {}
+    for volume in spec.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+            if not source.startswith((".", "/", "~")):
+                named[target] = source
+        elif volume.get("type") == "volume":
+            named[volume["target"]] = volume["source"]
+    return named
+
+
+def test_monitor_state_is_a_named_volume(monkeypatch):
+    """`docker compose restart monitor` (or a new container) finds the checkpoints."""
+    config = monitor_config(monkeypatch)
+    assert config.state.enabled
+    workdirs = re.findall(r"(?m)^WORKDIR\s+(\S+)", (ROOT / "Dockerfile").read_text())
+    state_dir = PurePosixPath(workdirs[-1]) / config.state.dir
+    assert state_dir == PurePosixPath("/app/state")
+    named = named_volumes(service("monitor"))
+    assert str(state_dir) in named, f"{state_dir} is not on a named volume: {named}"
+    volume = named[str(state_dir)]
+    assert volume in (compose().get("volumes") or {}), f"volume {volume} is not declared"
+    # Not a bind mount as well, which would shadow the volume.
+    assert all(target != str(state_dir) for _, target in bind_mounts(service("monitor")))
+
+
 def test_producer_feeds_the_topic_the_monitor_consumes(monkeypatch):
     producer = service("producer")
     args = parse_cli(command(producer))
@@ -232,6 +262,35 @@ def test_alertmanager_config():
     assert config["route"]["receiver"] in receivers
     for route in config["route"].get("routes", []):
         assert route.get("receiver", config["route"]["receiver"]) in receivers
+
+
+def test_alertmanager_matchers_name_real_alerts():
+    """Every alertname a route or inhibit rule matches is an alert of the rules file."""
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "rules" / "monitor-rules.yml").read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    matcher = re.compile(r'^alertname\s*(=~|=)\s*"([^"]*)"$')
+
+    def names(matchers: list[str]) -> set[str]:
+        found: set[str] = set()
+        for text in matchers:
+            match = matcher.match(text)
+            if match:
+                op, value = match.groups()
+                found.update(value.split("|") if op == "=~" else [value])
+        return found
+
+    matched = set()
+    for route in config["route"].get("routes", []):
+        matched |= names(route.get("matchers", []))
+    for inhibit in config.get("inhibit_rules", []):
+        sources = names(inhibit["source_matchers"])
+        targets = names(inhibit["target_matchers"])
+        assert sources and targets, inhibit
+        matched |= sources | targets
+    assert matched, "no alertname matcher found"
+    assert not matched - alerts, f"unknown alerts {sorted(matched - alerts)}"
+    assert "MonitorKafkaUnreachable" in matched
 
 
 def test_grafana_allows_anonymous_viewers():

@@ -250,6 +250,36 @@ def test_overview_panels():
     assert "monitor_stream_anomalous" in heatmap["targets"][0]["expr"]
 
 
+def test_overview_reliability_row():
+    dashboard = load_dashboard(OVERVIEW)
+    rows = [panel for panel in dashboard["panels"] if panel["type"] == "row"]
+    assert [row["title"] for row in rows] == ["Reliability"]
+    [row] = rows
+    below = [
+        panel
+        for panel in dashboard["panels"]
+        if panel["type"] != "row" and panel["gridPos"]["y"] > row["gridPos"]["y"]
+    ]
+    by_title = {panel["title"]: panel for panel in below}
+    assert set(by_title) == {
+        "Kafka up",
+        "Checkpoint age",
+        "Checkpoint duration p95",
+        "Streams restored and released /s",
+    }
+    assert by_title["Kafka up"]["type"] == "stat"
+    assert "monitor_kafka_up" in by_title["Kafka up"]["targets"][0]["expr"]
+    [age] = by_title["Checkpoint age"]["targets"]
+    # The gauge is 0 before the first checkpoint: no line rather than 55 years.
+    assert age["expr"] == "time() - (monitor_checkpoint_last_timestamp_seconds > 0)"
+    [p95] = by_title["Checkpoint duration p95"]["targets"]
+    assert p95["expr"].startswith("histogram_quantile(0.95,")
+    assert "monitor_checkpoint_duration_seconds_bucket" in p95["expr"]
+    moved = " ".join(t["expr"] for t in by_title["Streams restored and released /s"]["targets"])
+    assert "rate(monitor_streams_restored_total" in moved
+    assert "rate(monitor_streams_released_total" in moved
+
+
 def test_top_streams_link_to_the_drill_down():
     drill_down = load_dashboard(DRILL_DOWN)
     table = next(

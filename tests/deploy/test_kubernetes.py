@@ -3,7 +3,8 @@
 Every manifest parses; the Deployment, Service and ServiceMonitor select each other by
 labels and name the same port; the ConfigMap's monitor.yaml loads and is mounted where the
 container's arguments look for it; the pod runs as the image's non-root user on a read-only
-root filesystem with a writable state directory; and prometheusrule.yaml is what
+root filesystem; the checkpoint directory the config names is a writable mount of the
+shared ReadWriteMany claim of pvc.yaml; and prometheusrule.yaml is what
 render_prometheusrule.py makes of deploy/prometheus/rules/monitor-rules.yml.
 """
 
@@ -32,6 +33,7 @@ EXPECTED = {
     "service.yaml": "Service",
     "servicemonitor.yaml": "ServiceMonitor",
     "prometheusrule.yaml": "PrometheusRule",
+    "pvc.yaml": "PersistentVolumeClaim",
 }
 
 
@@ -167,11 +169,39 @@ def test_runs_as_the_image_user_on_a_read_only_root():
     assert "ALL" in own["capabilities"]["drop"]
 
 
-def test_state_directory_is_a_writable_empty_dir():
+def image_workdir() -> PurePosixPath:
+    """The image's working directory, against which a relative ``state.dir`` resolves."""
+    workdirs = re.findall(r"(?m)^WORKDIR\s+(\S+)", (ROOT / "Dockerfile").read_text())
+    return PurePosixPath(workdirs[-1])
+
+
+def test_state_dir_is_a_writable_mount_of_the_shared_claim(tmp_path, monkeypatch):
+    config = load_configmap_config(tmp_path, monkeypatch)
+    assert config.state.enabled
+    state_dir = image_workdir() / config.state.dir  # an absolute state.dir stays as it is
+    assert state_dir == PurePosixPath("/app/state")
     volumes = {volume["name"]: volume for volume in pod_spec()["volumes"]}
-    [mount] = [m for m in container()["volumeMounts"] if m["mountPath"] == "/app/state"]
-    assert "emptyDir" in volumes[mount["name"]]
+    [mount] = [m for m in container()["volumeMounts"] if PurePosixPath(m["mountPath"]) == state_dir]
     assert not mount.get("readOnly")
+    assert "subPath" not in mount, "every replica must see the whole store"
+    claim = volumes[mount["name"]]["persistentVolumeClaim"]
+    pvc = one("PersistentVolumeClaim")
+    assert claim["claimName"] == pvc["metadata"]["name"] == "monitor-state"
+    assert not claim.get("readOnly")
+    # Every replica of the group mounts the same claim, so a moved partition finds its state.
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["resources"]["requests"]["storage"]
+    assert pvc["metadata"]["labels"] == one("Deployment")["metadata"]["labels"]
+    # The non-root user can write to it.
+    assert pod_spec()["securityContext"]["fsGroup"] == 10001
+
+
+def test_no_other_volume_holds_state():
+    """Only /tmp stays an emptyDir: nothing the daemon must keep lives there."""
+    mounts = {m["name"]: m["mountPath"] for m in container()["volumeMounts"]}
+    for volume in pod_spec()["volumes"]:
+        if "emptyDir" in volume:
+            assert mounts[volume["name"]] == "/tmp", volume
 
 
 def test_service_selects_the_pods_and_names_the_container_port():

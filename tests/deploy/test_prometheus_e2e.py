@@ -1,8 +1,9 @@
 """End to end: broker, daemon and a real Prometheus loaded with deploy/prometheus's rules.
 
 Through Prometheus's HTTP API: every PromQL expression of both Grafana dashboards and
-of every rule is accepted, the dashboard panels return data, and the stream-anomalous
-alert goes pending, then firing, for the planted stream and no other.
+of every rule is accepted, the dashboard panels return data, the stream-anomalous
+alert goes pending, then firing, for the planted stream and no other, and the Kafka and
+checkpoint alerts stay quiet for a healthy daemon.
 
 The rules are used as they are except for their ``for:`` durations, shortened so the
 alert's life fits in a test (the scrape and evaluation intervals are 1 s).
@@ -199,6 +200,8 @@ def test_rules_and_dashboards_against_a_real_prometheus(broker, topic_name, tmp_
                     "stream_labels": ["host"],
                 },
                 "detector": {"warmup": WARMUP},
+                # Checkpoints soon enough for the reliability panels to have data.
+                "state": {"dir": str(tmp_path / "state"), "checkpoint_interval_seconds": 1},
             }
         )
     )
@@ -249,6 +252,14 @@ def test_rules_and_dashboards_against_a_real_prometheus(broker, topic_name, tmp_
         assert not empty, f"panels without data: {empty}"
         down = prometheus.query('ALERTS{alertname=~"MonitorDown|MonitorNotScraped"}')
         assert down["data"]["result"] == []
+
+        # The reliability figures of a healthy daemon, and none of their alerts.
+        kafka_up = prometheus.query("monitor_kafka_up")["data"]["result"]
+        assert [float(s["value"][1]) for s in kafka_up] == [1.0]
+        checkpointed = prometheus.query("monitor_checkpoint_last_timestamp_seconds > 0")
+        assert checkpointed["data"]["result"], "no checkpoint was written"
+        reliability = prometheus.query('ALERTS{alertname=~"MonitorKafka.*|MonitorCheckpoint.*"}')
+        assert reliability["data"]["result"] == []
     finally:
         prometheus.stop()
         stop.set()

@@ -30,6 +30,10 @@ ALERTS = {
     "MonitorRejectedRecordsHigh",
     "MonitorEventsNotDelivered",
     "MonitorStalled",
+    "MonitorKafkaUnreachable",
+    "MonitorCheckpointFailing",
+    "MonitorCheckpointStale",
+    "MonitorCheckpointsSkipped",
 }
 ANNOTATIONS = {"summary", "description", "dashboard", "runbook"}
 

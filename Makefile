@@ -41,12 +41,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check monitor tests benchmarks
 	$(BIN)/mypy
 
-## make bench: throughput, memory, scrape time and detection figures
+## make bench: throughput, memory, scrape time, latency and detection figures; last line: summary
 bench: $(STAMP)
 	$(BIN)/python benchmarks/detector_throughput.py
 	$(BIN)/python benchmarks/fleet_quality.py
-	$(BIN)/python benchmarks/scrape.py --streams 10000
 	$(BIN)/python benchmarks/stream_flood.py
+	$(BIN)/python benchmarks/pipeline.py
+	@$(BIN)/python benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

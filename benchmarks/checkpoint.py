@@ -1,0 +1,96 @@
+"""Checkpoint cost: write and restore the state of S streams split over P partitions.
+
+Builds a detector with S warm streams (each fed ``--points`` points), then times
+one checkpoint round as the daemon does it: the copy of each partition's rows (the
+only part that pauses the loop) and ``CheckpointStore.save`` with fsync (on the
+daemon's background thread); then one restore into a fresh detector
+(``load_latest`` + ``import_streams``), and prints bytes on disk per stream.
+
+    .venv/bin/python benchmarks/checkpoint.py --streams 10000 --partitions 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monitor.config import MonitorConfig
+from monitor.daemon.partitions import model_signature
+from monitor.detection import Detector
+from monitor.state.checkpoints import CheckpointStore
+
+
+def warm_detector(config: MonitorConfig, streams: int, partitions: int, points: int) -> Detector:
+    detector = Detector(config, capacity=streams)
+    rows, _ = detector.streams.lookup(
+        [f"bench{{s={s}}}" for s in range(streams)],
+        [("bench", (("s", str(s)),)) for s in range(streams)],
+    )
+    detector._admit(rows)
+    detector.streams.state.owner[rows] = rows % partitions
+    rng = np.random.default_rng(0)
+    for t in range(points):
+        values = 50 + 10 * np.sin(t / 10 + rows) + rng.normal(0, 1, streams)
+        detector.process_arrays(rows, np.full(streams, 60.0 * t), values)
+    return detector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=10_000)
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--points", type=int, default=50)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    config = MonitorConfig()
+    detector = warm_detector(config, args.streams, args.partitions, args.points)
+    models = model_signature(config)
+    with tempfile.TemporaryDirectory() as directory:
+        store = CheckpointStore(directory, "bench")
+        started = time.perf_counter()
+        snapshots = [
+            detector.export_streams(detector.streams.owned_by([p])) for p in range(args.partitions)
+        ]
+        export_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for p, snapshot in enumerate(snapshots):
+            store.save("metrics", p, 1000, snapshot, models)
+        write_s = time.perf_counter() - started
+        on_disk = sum(f.stat().st_size for f in Path(directory).rglob("*.npz"))
+
+        fresh = Detector(config, capacity=args.streams)
+        started = time.perf_counter()
+        restored = 0
+        for p in range(args.partitions):
+            checkpoint = store.load_latest("metrics", p, models)
+            assert checkpoint is not None
+            restored += int((fresh.import_streams(checkpoint.snapshot, owner=p) >= 0).sum())
+        restore_s = time.perf_counter() - started
+    assert restored == args.streams
+    figures = {
+        "streams": args.streams,
+        "partitions": args.partitions,
+        "checkpoint_export_s": round(export_s, 3),
+        "checkpoint_write_s": round(write_s, 3),
+        "restore_s": round(restore_s, 3),
+        "bytes_per_stream_on_disk": round(on_disk / args.streams),
+    }
+    print(
+        f"checkpoint: {args.streams} streams in {args.partitions} partitions: "
+        f"copy {export_s:.2f} s (the loop's pause), write+fsync {write_s:.2f} s (background), "
+        f"restore {restore_s:.2f} s, "
+        f"{on_disk / args.streams:,.0f} B per stream on disk"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

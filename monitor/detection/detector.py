@@ -25,7 +25,7 @@ from monitor.anomaly.hst import HalfSpaceTrees
 from monitor.anomaly.novelty import ValueNovelty
 from monitor.anomaly.suppress import PeakSuppression
 from monitor.anomaly.threshold import TailThreshold
-from monitor.config.schema import DetectorConfig, MonitorConfig
+from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import StreamTable
 from monitor.records.base import Labels, Point
@@ -94,6 +94,19 @@ class BatchOutcome:
     disabled: np.ndarray
 
 
+def _tail_threshold(t: ThresholdConfig, capacity: int) -> TailThreshold:
+    """A tail model with the configured settings (the combined score's and novelty's)."""
+    return TailThreshold(
+        t.tail_quantile,
+        t.window,
+        t.short_window,
+        t.guard_quantile,
+        t.guard_step,
+        capacity,
+        t.learn_below,
+    )
+
+
 def _score_of(z: np.ndarray, scale: float) -> np.ndarray:
     """Map a deviation in standard deviations to [0, 1): 0.5 at ``scale``."""
     z2 = np.square(z)
@@ -152,26 +165,10 @@ class Detector:
         h = d.hst
         self.trees = HalfSpaceTrees(3, h.n_trees, h.height, h.window_size, h.seed, capacity)
         t = d.threshold
-        self.gate = TailThreshold(
-            t.tail_quantile,
-            t.window,
-            t.short_window,
-            t.guard_quantile,
-            t.guard_step,
-            capacity,
-            t.learn_below,
-        )
+        self.gate = _tail_threshold(t, capacity)
         n = d.novelty
         self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity)
-        self.novelty_gate = TailThreshold(
-            t.tail_quantile,
-            t.window,
-            t.short_window,
-            t.guard_quantile,
-            t.guard_step,
-            capacity,
-            t.learn_below,
-        )
+        self.novelty_gate = _tail_threshold(t, capacity)
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))
         self.suppression = PeakSuppression(d.suppression_span, capacity)

@@ -12,6 +12,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
 from monitor.config.schema import MonitorConfig
 from monitor.kafka.client import consumer_settings, producer_settings
@@ -27,7 +28,9 @@ def build_clients(config: MonitorConfig) -> tuple[Consumer, Producer]:
     """The daemon's consumer and producer, from the library ``kafka.transport`` names.
 
     Raises :class:`~monitor.kafka.exceptions.KafkaSetupError` when ``confluent`` is
-    chosen and confluent-kafka is not installed.
+    chosen and confluent-kafka is not installed, or when kafka-python's clients cannot
+    bootstrap (no broker answers, or TLS/SASL fails); ``monitor run`` then exits 1
+    with that message.
 
     >>> from monitor.config import MonitorConfig
     >>> kafka = {"transport": "confluent", "bootstrap_servers": "127.0.0.1:9"}
@@ -46,4 +49,11 @@ def build_clients(config: MonitorConfig) -> tuple[Consumer, Producer]:
         from monitor.kafka.confluent import ConfluentConsumer, ConfluentProducer
 
         return ConfluentConsumer.from_config(kafka), ConfluentProducer.from_config(kafka)
-    return KafkaConsumer(**consumer_settings(kafka)), KafkaProducer(**producer_settings(kafka))
+    try:
+        consumer = KafkaConsumer(**consumer_settings(kafka))
+        return consumer, KafkaProducer(**producer_settings(kafka))
+    except KafkaError as exc:  # kafka-python bootstraps in the constructor
+        raise KafkaSetupError(
+            f"cannot connect to Kafka at {kafka.bootstrap_servers}: {exc} (check the "
+            "address, kafka.security_protocol, TLS files and SASL credentials)"
+        ) from exc

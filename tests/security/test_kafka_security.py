@@ -126,11 +126,20 @@ def read_all(kafka: KafkaConfig, topic: str, timeout: float = 20.0) -> list[Any]
         consumer.close()
 
 
-def run_until(config: MonitorConfig, done: Callable[[], bool], timeout: float = 120.0) -> list[int]:
-    """Run the daemon in a thread until ``done()``; return its exit codes."""
+def run_until(
+    config: MonitorConfig, done: Callable[[], bool], timeout: float = 120.0
+) -> list[int | Exception]:
+    """Run the daemon in a thread until ``done()``; return its exit code or what it raised."""
     stop = threading.Event()
-    codes: list[int] = []
-    runner = threading.Thread(target=lambda: codes.append(run_daemon(config, stop)))
+    codes: list[int | Exception] = []
+
+    def run() -> None:
+        try:
+            codes.append(run_daemon(config, stop))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            codes.append(exc)
+
+    runner = threading.Thread(target=run)
     runner.start()
     try:
         deadline = time.monotonic() + timeout
@@ -271,7 +280,8 @@ def test_daemon_with_wrong_password_reports_it_and_stops_cleanly(
     tmp_path: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The daemon keeps retrying (as for an outage), says why, and never logs the secret."""
+    """The client retries, says why, then the daemon stops with a clear error (``monitor
+    run`` exits 1); the secret is never logged."""
     secure_kafka.configure(ssl_context=None, users=users())
     document = {
         "kafka": {
@@ -288,8 +298,11 @@ def test_daemon_with_wrong_password_reports_it_and_stops_cleanly(
     }
     config = load_config_text(json.dumps(document), env={"PW": WRONG_PASSWORD})
     caplog.set_level(logging.DEBUG)
-    run_until(config, lambda: len(secure_kafka.log.rejected) >= 2, timeout=60)
+    outcome = run_until(config, lambda: len(secure_kafka.log.rejected) >= 2, timeout=60)
     assert len(secure_kafka.log.rejected) >= 2
+    assert len(outcome) == 1 and isinstance(outcome[0], KafkaSetupError), outcome
+    assert "cannot connect to Kafka" in str(outcome[0])
+    assert WRONG_PASSWORD not in str(outcome[0])
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in caplog.text
     assert WRONG_PASSWORD not in caplog.text
 

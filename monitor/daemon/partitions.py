@@ -106,6 +106,8 @@ class Partitions:
         self.next_checkpoint = clock() + state.checkpoint_interval_seconds
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._in_flight: list[tuple[TopicPartition, int, Future[float]]] = []
+        self._round: list[TopicPartition] = []
+        """Partitions of the current checkpoint round not copied yet."""
 
     # Called by the loop -----------------------------------------------------------------------
 
@@ -135,19 +137,26 @@ class Partitions:
         """Without checkpoints, commit now. With them, commit the checkpoints written in
         the background since the last call, and start the next round when it is due.
 
-        The loop only copies the state (:meth:`Detector.export_streams`); writing and
-        fsync happen on a background thread, so a round stalls scoring for the copy only.
+        The loop only copies the state (:meth:`Detector.export_streams`), one partition
+        per call, so a round pauses scoring for one partition's copy at a time; writing
+        and fsync happen on a background thread.
         """
         if self.store is None:
             self.commit()
             return
         self._commit_written(wait=False)
-        if self._in_flight or self.clock() < self.next_checkpoint:
-            return
-        self.next_checkpoint = self.clock() + self.config.state.checkpoint_interval_seconds
-        for key, offset, snapshot in self._export(self._dirty()):
-            future = self._writer.submit(self._save, key, offset, snapshot)
-            self._in_flight.append((key, offset, future))
+        if not self._round:
+            if self._in_flight or self.clock() < self.next_checkpoint:
+                return
+            self.next_checkpoint = self.clock() + self.config.state.checkpoint_interval_seconds
+            self._round = self._dirty()
+        # Skip a partition committed since the round began (on revoke, say).
+        while self._round:
+            key = self._round.pop(0)
+            if self._dirty([key]):
+                for job in self._export([key]):
+                    self._in_flight.append((*job[:2], self._writer.submit(self._save, *job)))
+                return
 
     def commit(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         """Checkpoint, then commit, the processed offsets of ``partitions`` (default: all),

@@ -164,3 +164,19 @@ def test_checkpoints_of_other_models_are_not_restored(tmp_path):
     skipped = []
     assert store.load_latest("metrics", 0, model_signature(config), skipped) is None
     assert [s.reason for s in skipped] == ["incompatible"]
+
+
+def test_a_checkpoint_round_copies_one_partition_per_loop_iteration(tmp_path):
+    clock = Clock()
+    daemon, consumer, _ = make_daemon([], tmp_path, clock=clock)
+    daemon.process_batch(batch(P0, 0, 10))
+    daemon.process_batch(batch(P1, 0, 10, streams=("c",)))
+    partitions = daemon.partitions
+    clock.now += 31.0
+    partitions.commit_if_due()
+    assert [key for key, _, _ in partitions._in_flight] == [P0]
+    partitions.commit_if_due()
+    assert P1 in [key for key, _, _ in partitions._in_flight]
+    partitions.commit()
+    assert consumer.committed == {P0: 20, P1: 10}
+    partitions.close()

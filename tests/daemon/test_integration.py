@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from collections import Counter
 
 import numpy as np
 import pytest
 from kafka import KafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import MonitorConfig
 from monitor.daemon.runner import run_daemon
@@ -20,6 +18,7 @@ from monitor.demo.synthetic import SyntheticSeries, make_fleet
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.probes import scrape, total
 from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
 
 pytestmark = pytest.mark.integration
@@ -36,25 +35,6 @@ def transport(request: pytest.FixtureRequest) -> str:
 WARMUP = 300
 SEASON = 144
 MAX_RECORD_BYTES = 65_536
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of /metrics, parsed with prometheus-client's own parser."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode("utf-8")
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def total(samples, name: str, **labels: str) -> float:
-    return sum(
-        value
-        for (sample, sample_labels), value in samples.items()
-        if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items())
-    )
 
 
 def run_until_consumed(config: MonitorConfig, port: int, count: int, settle: float = 0.0):

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -16,21 +15,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.probes import scraped_total
 
 pytestmark = pytest.mark.integration
 
 
 def consumed(port: int) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return -1
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("monitor_records_consumed_total")
-    )
+    return scraped_total(port, "monitor_records_consumed_total")
 
 
 @pytest.mark.parametrize("transport", ["kafka-python", "confluent"])

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -33,12 +31,15 @@ from monitor.kafka.ports import free_port
 from monitor.records import Point
 from monitor.replay import encode_native
 from monitor.state.checkpoints import CheckpointStore
+from tests.probes import scraped_total, wait_for
 
 pytestmark = pytest.mark.integration
 
 STREAMS = 6
 POINTS = 1200
 START = 1_700_000_000.0
+WAIT = 90.0
+"""Seconds a test waits for a condition before it fails."""
 
 
 def stream_values(s: int) -> np.ndarray:
@@ -102,13 +103,6 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         reader.close(autocommit=False)
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def delivered_event_ids(bootstrap: str, topic: str) -> list[str]:
     """Every event on the topic (read until no new one arrives for 3 s)."""
     reader = KafkaConsumer(
@@ -147,19 +141,6 @@ def daemon_settings(bootstrap: str, topic: str, tmp_path, interval: float) -> di
     }
 
 
-def scrape_value(port: int, name: str) -> float:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return -1.0
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith((name + " ", name + "{"))
-    )
-
-
 def test_kill_9_then_restart_loses_nothing_and_stays_warm(broker, topic_name, tmp_path):
     bootstrap = broker.bootstrap_servers
     ensure_topics(bootstrap, {topic_name: 2, f"{topic_name}-events": 1})
@@ -186,16 +167,19 @@ def test_kill_9_then_restart_loses_nothing_and_stays_warm(broker, topic_name, tm
     try:
         feed.send(0, 600)
         wait_for(
-            lambda: scrape_value(first_port, "monitor_records_consumed_total") >= 600 * STREAMS,
+            lambda: scraped_total(first_port, "monitor_records_consumed_total") >= 600 * STREAMS,
+            WAIT,
             "the first half",
         )
         wait_for(
-            lambda: scrape_value(first_port, "monitor_checkpoint_last_timestamp_seconds") > 0,
+            lambda: scraped_total(first_port, "monitor_checkpoint_last_timestamp_seconds") > 0,
+            WAIT,
             "a checkpoint",
         )
         feed.send(600, 900)
         wait_for(
-            lambda: scrape_value(first_port, "monitor_records_consumed_total") >= 900 * STREAMS,
+            lambda: scraped_total(first_port, "monitor_records_consumed_total") >= 900 * STREAMS,
+            WAIT,
             "more",
         )
         first.send_signal(signal.SIGKILL)
@@ -222,10 +206,11 @@ def test_kill_9_then_restart_loses_nothing_and_stays_warm(broker, topic_name, tm
     try:
         wait_for(
             lambda: committed(bootstrap, config.kafka.group_id, topic_name, 2) == feed.sent,
+            WAIT,
             "every record committed after the restart",
         )
-        restored = scrape_value(second_port, "monitor_streams_restored_total")
-        consumed_again = scrape_value(second_port, "monitor_records_consumed_total")
+        restored = scraped_total(second_port, "monitor_streams_restored_total")
+        consumed_again = scraped_total(second_port, "monitor_records_consumed_total")
         second.send_signal(signal.SIGTERM)
         output, _ = second.communicate(timeout=30)
     finally:
@@ -283,6 +268,11 @@ def test_partitions_move_between_two_daemons_with_their_state(broker, topic_name
         except RuntimeError:
             return set()
 
+    def split() -> bool:
+        """Both daemons own partitions, none of them the same."""
+        a, b = owned("a"), owned("b")
+        return bool(a and b and not a & b)
+
     def all_committed() -> bool:
         expected = {p: feed.sent.get(p, 0) for p in range(partitions)}
         return committed(bootstrap, config.kafka.group_id, topic_name, partitions) == expected
@@ -290,28 +280,28 @@ def test_partitions_move_between_two_daemons_with_their_state(broker, topic_name
     try:
         start("a")
         feed.send(0, 500)
-        wait_for(all_committed, "daemon a alone to commit the first part")
+        wait_for(all_committed, WAIT, "daemon a alone to commit the first part")
 
         start("b")
-        wait_for(lambda: owned("a") and owned("b") and not owned("a") & owned("b"), "a split")
+        wait_for(split, WAIT, "a split")
         assert value("b", "monitor_streams_restored_total") > 0
         feed.send(500, 800)
-        wait_for(all_committed, "both daemons to commit the second part")
+        wait_for(all_committed, WAIT, "both daemons to commit the second part")
         streams_a = set(runs["a"][0].detector.streams.rows)
         streams_b = set(runs["b"][0].detector.streams.rows)
         assert streams_a and streams_b and not streams_a & streams_b
         assert len(streams_a | streams_b) == STREAMS
 
         stop("b")
-        wait_for(lambda: owned("a") == set(range(partitions)), "a to take every partition")
+        wait_for(lambda: owned("a") == set(range(partitions)), WAIT, "a to take every partition")
         assert len(runs["a"][0].detector.streams) == STREAMS
         feed.send(800, 1000)
-        wait_for(all_committed, "a alone to commit the third part")
+        wait_for(all_committed, WAIT, "a alone to commit the third part")
 
         start("b")
-        wait_for(lambda: owned("a") and owned("b") and not owned("a") & owned("b"), "a new split")
+        wait_for(split, WAIT, "a new split")
         feed.send(1000, POINTS)
-        wait_for(all_committed, "both daemons to commit everything")
+        wait_for(all_committed, WAIT, "both daemons to commit everything")
     finally:
         for name in list(runs):
             if runs[name][2].is_alive():

@@ -7,38 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from monitor.kafka.ports import free_port
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.3) -> Any:
-    """The first truthy ``condition()`` within ``timeout`` seconds; else fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(poll)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """Sum of the samples named ``name`` whose labels include ``labels``."""
-    return sum(
-        value
-        for (sample, sample_labels), value in samples.items()
-        if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items())
-    )
+from tests.probes import Samples, scrape, wait_for
 
 
 class DaemonProcess:
@@ -77,16 +51,9 @@ class DaemonProcess:
         """Every sample of /metrics (prometheus-client's parser), or ``None`` if unreachable."""
         assert self.alive, f"the daemon exited:\n{self.output()[-4000:]}"
         try:
-            url = f"http://127.0.0.1:{self.port}/metrics"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                text = response.read().decode("utf-8")
+            return scrape(self.port)
         except OSError:
             return None
-        samples: Samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        return samples
 
     def wait_metric(
         self, predicate: Callable[[Samples], bool], timeout: float, what: str

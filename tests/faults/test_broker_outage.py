@@ -30,8 +30,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
 from monitor.replay import encode_native
-from tests.faults.daemon_process import DaemonProcess, total, wait_for
+from tests.faults.daemon_process import DaemonProcess
 from tests.faults.proxy import TcpProxy
+from tests.probes import total, wait_for
 
 pytestmark = pytest.mark.integration
 

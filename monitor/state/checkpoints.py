@@ -156,7 +156,8 @@ class CheckpointStore:
             _fsync_directory(directory)
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {target}: {exc}") from exc
-        self._prune(directory)
+        for old in self.paths(topic, partition)[self.keep :]:
+            old.unlink(missing_ok=True)
         return target
 
     def paths(self, topic: str, partition: int) -> list[Path]:
@@ -190,15 +191,6 @@ class CheckpointStore:
                 if skipped is not None:
                     skipped.append(SkippedCheckpoint(path, exc.reason, str(exc)))
         return None
-
-    def _prune(self, directory: Path) -> None:
-        files = sorted(
-            (p for p in directory.glob("*.npz") if not p.name.startswith(".")),
-            key=lambda p: p.name,
-            reverse=True,
-        )
-        for old in files[self.keep :]:
-            old.unlink(missing_ok=True)
 
 
 def read_checkpoint(path: Path, models: Mapping[str, Any]) -> Checkpoint:

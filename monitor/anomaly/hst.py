@@ -20,6 +20,13 @@ PADDING = 0.15
 """Splits are drawn away from the edges of a node's range, as in river."""
 
 
+def _flat(array: np.ndarray) -> np.ndarray:
+    """A 1-d view of a contiguous array (never a copy, so writes reach the array)."""
+    view = array.view()
+    view.shape = (array.size,)
+    return view
+
+
 @dataclass(frozen=True)
 class Trees:
     """Shared tree structure in heap layout: node ``i`` has children ``2i+1`` and ``2i+2``.
@@ -134,56 +141,86 @@ class HalfSpaceTrees:
             },
             capacity,
         )
+        n_internal = 2**height - 1
         self._tree_index = np.arange(n_trees)
+        # Flattened (tree, internal node) split tables, read with ``take``.
+        self._split_feature = self.trees.feature.astype(np.intp).ravel()
+        self._split_threshold = self.trees.threshold.ravel()
+        self._internal_offset = self._tree_index * n_internal
+        self._row_cells = n_trees * self.trees.n_nodes
+        self._tree_cells = self._tree_index * self.trees.n_nodes
         self._depth_weight = 2.0 ** np.arange(height + 1)
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * (2 ** (height + 1) - 1)
 
     def paths(self, features: np.ndarray) -> np.ndarray:
-        """Node visited at each depth of each tree: shape ``(n_points, n_trees, height + 1)``."""
-        n = len(features)
-        node = np.zeros((n, self.n_trees), dtype=np.int64)
-        out = np.empty((n, self.n_trees, self.height + 1), dtype=np.int64)
-        out[:, :, 0] = 0
-        points = np.arange(n)[:, None]
+        """Node visited at each depth of each tree: shape ``(n_points, n_trees, height + 1)``.
+
+        >>> hst = HalfSpaceTrees(n_features=2, n_trees=3, height=2, seed=1)
+        >>> path = hst.paths(np.array([[0.2, 0.9]]))
+        >>> path.shape, path[0, :, 0].tolist()
+        ((1, 3, 3), [0, 0, 0])
+        """
+        cells = self.cells(np.zeros(len(features), dtype=np.intp), features)
+        return cells - self._tree_cells[None, :, None]
+
+    def cells(self, rows: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Flat index, in a stream's ``(rows, trees, nodes)`` mass arrays, of each visited node.
+
+        Shape ``(n_points, n_trees, height + 1)``: row ``r``, tree ``t`` and node ``k``
+        are cell ``(r * n_trees + t) * n_nodes + k``.
+        """
+        n, n_features = features.shape
+        base = rows[:, None] * self._row_cells + self._tree_cells
+        out = np.empty((n, self.n_trees, self.height + 1), dtype=np.intp)
+        out[:, :, 0] = base
+        values = np.ascontiguousarray(features, dtype=np.float64).ravel()
+        point_offset = (np.arange(n) * n_features)[:, None]
+        node = np.zeros((n, self.n_trees), dtype=np.intp)
         for depth in range(self.height):
-            split_on = self.trees.feature[self._tree_index, node]
-            at = self.trees.threshold[self._tree_index, node]
-            go_right = features[points, split_on] >= at
+            internal = node + self._internal_offset
+            split_on = self._split_feature.take(internal)
+            go_right = values.take(point_offset + split_on) >= self._split_threshold.take(internal)
             node = 2 * node + 1 + go_right
-            out[:, :, depth + 1] = node
+            out[:, :, depth + 1] = node + base
         return out
 
     def score(
-        self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None
+        self, rows: np.ndarray, features: np.ndarray, cells: np.ndarray | None = None
     ) -> np.ndarray:
         """Anomaly score in [0, 1] of each point against its stream's reference masses.
 
-        Rows may repeat: scoring reads only the reference masses.
+        Rows may repeat: scoring reads only the reference masses. ``cells`` are the
+        points' :meth:`cells`, computed here when not given.
         """
-        if paths is None:
-            paths = self.paths(features)
+        if cells is None:
+            cells = self.cells(rows, features)
         s = self.state
-        mass = s.r_mass[rows[:, None, None], self._tree_index[None, :, None], paths].astype(
-            np.float64
-        )
-        # Walk stops after the first node whose mass falls under the size limit.
-        small = mass < self._size_limit
-        before_stop = np.cumsum(small, axis=2) - small == 0
-        total = (mass * self._depth_weight * before_stop).sum(axis=(1, 2))
-        out = 1.0 - total / self._max_score
+        # Depth-major copy: each depth is then one contiguous (points, trees) slice.
+        mass = np.ascontiguousarray(_flat(s.r_mass).take(cells).transpose(2, 0, 1))
+        # A walk adds each node's mass times 2**depth, and stops after the first node
+        # whose mass is under the size limit.
+        big = mass >= self._size_limit
+        total = mass[0].astype(np.float64)
+        walking = big[0].copy()
+        for depth in range(1, self.height + 1):
+            total += (mass[depth] * walking) * self._depth_weight[depth]
+            if depth < self.height:
+                walking &= big[depth]
+        out = 1.0 - total.sum(axis=1) / self._max_score
         return np.where(s.first_window[rows], 0.0, out)
 
     def learn(
-        self, rows: np.ndarray, features: np.ndarray, paths: np.ndarray | None = None
+        self, rows: np.ndarray, features: np.ndarray, cells: np.ndarray | None = None
     ) -> None:
         """Add one point to each of ``rows`` (distinct), rolling windows that complete."""
         if len(rows):
             self.state.ensure(int(rows.max()) + 1)
-        if paths is None:
-            paths = self.paths(features)
+        if cells is None:
+            cells = self.cells(rows, features)
         s = self.state
-        s.l_mass[rows[:, None, None], self._tree_index[None, :, None], paths] += 1
+        # Rows are distinct and a walk visits distinct nodes, so no cell repeats.
+        _flat(s.l_mass)[cells.ravel()] += 1
         counter = s.counter[rows] + 1
         rolled = counter >= self.window_size
         if rolled.any():
@@ -198,7 +235,7 @@ class HalfSpaceTrees:
         """Score each point, then learn it (rows distinct): the online protocol."""
         if len(rows):
             self.state.ensure(int(rows.max()) + 1)
-        paths = self.paths(features)
-        scores = self.score(rows, features, paths)
-        self.learn(rows, features, paths)
+        cells = self.cells(rows, features)
+        scores = self.score(rows, features, cells)
+        self.learn(rows, features, cells)
         return scores

@@ -27,7 +27,7 @@ def test_trees_are_the_same_as_rivers_for_the_same_seed():
 
 
 @pytest.mark.parametrize(
-    ("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7)]
+    ("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7), (2, 3, 300)]
 )
 def test_scores_agree_with_river_per_stream(n_trees, height, window_size):
     rng = np.random.default_rng(0)

@@ -88,7 +88,10 @@ class DecodedBatch:
     """Points decoded from a batch, where each came from, and the rejections."""
 
     points: list[Point]
-    sources: list[tuple[str, int, int]]
+    sources: list[Any]
+    """The record (topic, partition, offset, ...) each point came from."""
+    owners: np.ndarray
+    """The owner number of each point's partition (:meth:`Partitions.owner`)."""
     rejected: list[tuple[str, str, Any]]
 
 
@@ -189,10 +192,9 @@ class Daemon:
         then not committed.
         """
         started = time.perf_counter()
-        records = [record for partition_records in batch.values() for record in partition_records]
-        decoded = self.decode(records)
+        decoded = self.decode(batch)
         with self.lock:
-            outcome = self.detector.process(decoded.points, self.partitions.owners(decoded.sources))
+            outcome = self.detector.process(decoded.points, decoded.owners)
             streams_tracked = len(self.detector.streams)
         outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)
         self._deliver(outgoing)
@@ -236,36 +238,51 @@ class Daemon:
 
     # Steps ----------------------------------------------------------------------------------
 
-    def decode(self, records: Sequence[Any]) -> DecodedBatch:
-        """Decode and validate every record; collect points with their source, and rejections."""
+    def decode(self, batch: Mapping[Any, Sequence[Any]]) -> DecodedBatch:
+        """Decode and validate every record of a polled batch.
+
+        Collects the points with the record each came from and its partition's owner
+        number (see :meth:`Partitions.owner`), and the rejections.
+        """
         kafka = self.config.kafka
         limit = kafka.max_record_bytes
-        latest = self.clock() + self.config.streams.max_future_seconds
+        horizon = self.config.streams.max_future_seconds
+        latest = self.clock() + horizon
         points: list[Point] = []
-        sources: list[tuple[str, int, int]] = []
+        sources: list[Any] = []
         rejected: list[tuple[str, str, Any]] = []
-        for record in records:
-            value = record.value
-            try:
-                if value is None or len(value) == 0:
-                    raise RecordRejected("empty", "the record has no value")
-                if len(value) > limit:
-                    raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
-                decoded = self._decoder(record.topic)(value)
-                for point in decoded:
-                    if point.ts > latest:
-                        raise RecordRejected(
-                            "timestamp_in_future",
-                            f"ts {point.ts} is more than {self.config.streams.max_future_seconds}s "
-                            "past the daemon's clock",
-                        )
-            except RecordRejected as exc:
-                rejected.append((exc.reason, exc.detail, record))
-                continue
-            source = (record.topic, record.partition, record.offset)
-            points.extend(decoded)
-            sources.extend([source] * len(decoded))
-        return DecodedBatch(points, sources, rejected)
+        numbers: list[int] = []
+        counts: list[int] = []
+        for partition, records in batch.items():
+            decoder = self._decoder(partition.topic)
+            before = len(points)
+            for record in records:
+                value = record.value
+                try:
+                    if not value:
+                        raise RecordRejected("empty", "the record has no value")
+                    if len(value) > limit:
+                        raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
+                    decoded = decoder(value)
+                    for point in decoded:
+                        if point.ts > latest:
+                            raise RecordRejected(
+                                "timestamp_in_future",
+                                f"ts {point.ts} is more than {horizon}s past the daemon's clock",
+                            )
+                except RecordRejected as exc:
+                    rejected.append((exc.reason, exc.detail, record))
+                    continue
+                if len(decoded) == 1:
+                    points.append(decoded[0])
+                    sources.append(record)
+                else:
+                    points.extend(decoded)
+                    sources.extend([record] * len(decoded))
+            numbers.append(self.partitions.owner(partition))
+            counts.append(len(points) - before)
+        owners = np.repeat(np.asarray(numbers, dtype=np.int32), counts)
+        return DecodedBatch(points, sources, owners, rejected)
 
     def _decoder(self, topic: str) -> Decoder:
         decoder = self._decoders.get(topic)
@@ -323,7 +340,7 @@ class Daemon:
         out = []
         for i in flagged:
             point = decoded.points[int(scored.index[i])]
-            source = decoded.sources[int(scored.index[i])]
+            record = decoded.sources[int(scored.index[i])]
             row = int(scored.rows[i])
             event = AnomalyEvent(
                 stream=streams.keys[row],
@@ -341,9 +358,9 @@ class Daemon:
                     name: round(float(v), 6)
                     for name, v in zip(DETECTORS, scored.contributions[i], strict=True)
                 },
-                topic=source[0],
-                partition=source[1],
-                offset=source[2],
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
             )
             if self.config.events.log:
                 event_log.info("%s", event.summary())

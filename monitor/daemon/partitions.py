@@ -26,7 +26,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from typing import Any
 
-import numpy as np
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -111,20 +110,10 @@ class Partitions:
 
     # Called by the loop -----------------------------------------------------------------------
 
-    def owners(self, sources: Sequence[tuple[str, int, int]]) -> np.ndarray:
-        """The owner number of each point's partition (``sources`` as in a decoded batch)."""
-        numbers = self.numbers
-        out = np.empty(len(sources), dtype=np.int32)
-        last: tuple[str, int] | None = None
-        number = -1
-        for i, (topic, partition, _offset) in enumerate(sources):
-            # Points of one record, and records of one partition, come in runs.
-            if (topic, partition) != last:
-                last = (topic, partition)
-                key = TopicPartition(topic, partition)
-                number = numbers.setdefault(key, len(numbers))
-            out[i] = number
-        return out
+    def owner(self, partition: Any) -> int:
+        """The owner number of a partition (``topic`` and ``partition`` attributes)."""
+        key = TopicPartition(partition.topic, partition.partition)
+        return self.numbers.setdefault(key, len(self.numbers))
 
     def processed(self, batch: Mapping[Any, Sequence[Any]]) -> None:
         """Note that every record of ``batch`` is processed (scored, events delivered)."""

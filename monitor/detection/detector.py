@@ -17,7 +17,9 @@ For each point, in this order (each point is scored before it is learned):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -28,7 +30,7 @@ from monitor.anomaly.threshold import TailThreshold
 from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import StreamTable
-from monitor.records.base import Labels, Point
+from monitor.records.base import Labels, Point, stream_key
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import DailyProfile, HoltWinters
@@ -206,8 +208,8 @@ class Detector:
         ``owners`` (one int per point, e.g. the daemon's number of the Kafka partition
         the point came from) marks who feeds each stream: see :meth:`export_streams`.
         """
-        keys = [p.key for p in points]
-        rows, created = self.streams.lookup(keys, [(p.name, p.labels) for p in points])
+        keys = [stream_key(p.name, p.labels) for p in points]
+        rows, created = self.streams.lookup(keys, _Identities(points))
         if len(created):
             self._admit(created)
         if owners is not None:
@@ -540,6 +542,26 @@ class Detector:
     def nbytes(self) -> int:
         """Bytes of per-stream state held in arrays (all rows, allocated capacity)."""
         return sum(state.nbytes() for state in self._components()) + self.streams.state.nbytes()
+
+
+class _Identities(Sequence[tuple[str, Labels]]):
+    """(name, labels) of each point, built only for the points asked for (new streams)."""
+
+    def __init__(self, points: list[Point]) -> None:
+        self.points = points
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, Labels]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, Labels]]: ...
+    def __getitem__(self, i: int | slice) -> tuple[str, Labels] | list[tuple[str, Labels]]:
+        if isinstance(i, slice):
+            return [(p.name, p.labels) for p in self.points[i]]
+        point = self.points[i]
+        return point.name, point.labels
 
 
 def _concat(parts: list[Scored]) -> Scored:

@@ -6,6 +6,7 @@ import fnmatch
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -133,18 +134,18 @@ class StreamTable:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (``-1`` where the table is full) and the rows created now.
 
-        ``identities`` gives (name, labels) of each key, used only for new streams.
+        ``identities`` gives (name, labels) of each key; it is read only for new streams.
         Every found or created row is marked seen at ``now`` (default: the clock).
         """
-        rows = np.empty(len(keys), dtype=np.int64)
-        created: list[int] = []
         table = self.rows
-        for i, key in enumerate(keys):
-            row = table.get(key)
-            if row is None:
-                row = self._add(key, *identities[i]) if len(table) < self.max_streams else -1
-                if row >= 0:
-                    created.append(row)
+        rows = np.fromiter(map(table.get, keys, repeat(-1)), np.int64, len(keys))
+        created: list[int] = []
+        for i in np.flatnonzero(rows < 0).tolist():
+            key = keys[i]
+            row = table.get(key, -1)  # added earlier in this batch
+            if row < 0 and len(table) < self.max_streams:
+                row = self._add(key, *identities[i])
+                created.append(row)
             rows[i] = row
         self.state.last_seen[rows[rows >= 0]] = self.clock() if now is None else now
         return rows, np.asarray(created, dtype=np.int64)

@@ -21,9 +21,14 @@ each change one line is logged: ``kafka unreachable since <time> (...)`` (error)
 when it goes to 0, and ``kafka reachable again after N s`` (warning) when it goes
 back to 1, where N counts from the last byte before the outage.
 
+The time of the last read comes from the consumer and the producer: kafka-python's
+``bytes-received`` sensor, or, with the confluent transport, librdkafka's per-broker
+``rxidle`` statistics (reported every second, served by the consumer's poll and the
+producer's flush).
+
 Limits: a group join that the coordinator holds for longer than ``down_after``
-(while another member is slow to rejoin) reads 0 too, and a client whose metrics
-cannot be read (not kafka-python's) is not judged: the gauge stays 1.
+(while another member is slow to rejoin) reads 0 too, and clients that report no
+reads at all are not judged: the gauge stays 1.
 """
 
 from __future__ import annotations
@@ -150,16 +155,33 @@ def kafka_python_last_read(client: Any) -> Callable[[], float | None] | None:
     return last_read
 
 
-def watch_kafka(consumer: Any, kafka: KafkaConfig, gauge: Any) -> KafkaHealth | None:
-    """Judge ``consumer``'s reachability into ``gauge`` (a prometheus-client ``Gauge``).
+def client_last_read(client: Any) -> Callable[[], float | None] | None:
+    """``last_read`` of a client: its own ``last_read`` (the confluent transport's
+    :class:`~monitor.kafka.confluent.LastRead`), else kafka-python's metrics, else None."""
+    own = getattr(client, "last_read", None)
+    if callable(own):
+        return own
+    return kafka_python_last_read(client)
 
-    Returns the :class:`KafkaHealth` to :meth:`~KafkaHealth.check` once per loop
-    iteration, or ``None`` (the gauge stays 1) for a consumer that cannot be judged.
+
+def watch_kafka(
+    consumer: Any, kafka: KafkaConfig, gauge: Any, producer: Any = None
+) -> KafkaHealth | None:
+    """Judge the clients' reachability into ``gauge`` (a prometheus-client ``Gauge``).
+
+    Kafka is reachable while the consumer or the producer has read from a broker
+    recently. Returns the :class:`KafkaHealth` to :meth:`~KafkaHealth.check` once per
+    loop iteration, or ``None`` (the gauge stays 1) when neither client can be judged.
     """
-    last_read = kafka_python_last_read(consumer)
-    if last_read is None:
+    readers = [r for r in map(client_last_read, (consumer, producer)) if r is not None]
+    if not readers:
         gauge.set(1)
         return None
+
+    def last_read() -> float | None:
+        times = [t for t in (read() for read in readers) if t is not None]
+        return max(times) if times else None
+
     health = KafkaHealth(last_read, down_after(kafka))
     gauge.set_function(health.value)
     return health

@@ -155,7 +155,7 @@ class Daemon:
         log.info(
             "consuming %s as group %s", kafka.topic_pattern or list(kafka.topics), kafka.group_id
         )
-        health = watch_kafka(self.consumer, kafka, self.metrics.kafka_up)
+        health = watch_kafka(self.consumer, kafka, self.metrics.kafka_up, self.producer)
         try:
             while not self.stop.is_set():
                 try:

@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 import confluent_kafka
+import orjson
 from confluent_kafka import KafkaError, KafkaException
 from kafka import TopicPartition
 from kafka.errors import CommitFailedError
@@ -31,6 +32,9 @@ log = logging.getLogger("monitor.kafka.confluent")
 
 DEFAULT_MAX_POLL_RECORDS = 500
 """Records one :meth:`ConfluentConsumer.poll` returns at most, unless told (as kafka-python)."""
+
+STATISTICS_INTERVAL_MS = 1000
+"""How often librdkafka hands over its statistics (read for the time of the last read)."""
 
 FETCH_MAX_BYTES = 52_428_800
 MAX_PARTITION_FETCH_BYTES = 10_485_760
@@ -114,6 +118,52 @@ def producer_settings(kafka: KafkaConfig) -> dict[str, Any]:
     }
 
 
+class LastRead:
+    """When a librdkafka client last read from any broker, from its statistics.
+
+    librdkafka reports per broker ``rxidle``: microseconds since the last socket
+    read (-1 before the first). Feed :meth:`on_stats` as the client's ``stats_cb``;
+    calling the object gives that time on ``time.monotonic`` (``None`` before any
+    read), as :func:`monitor.daemon.health.kafka_python_last_read` does for
+    kafka-python clients.
+
+    >>> last_read = LastRead()
+    >>> last_read.on_stats('{"brokers": {"b:9092/1": {"rxidle": -1}}}'); last_read() is None
+    True
+    >>> last_read.on_stats('{"brokers": {"b:9092/1": {"rxidle": 2000000}}}')
+    >>> 1.9 < time.monotonic() - last_read() < 2.5
+    True
+    """
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def on_stats(self, statistics: str) -> None:
+        """Take the newest read out of one statistics report (JSON)."""
+        try:
+            brokers = orjson.loads(statistics).get("brokers") or {}
+            idle = [b["rxidle"] for b in brokers.values() if b.get("rxidle", -1) >= 0]
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            log.debug("unreadable librdkafka statistics")
+            return
+        if idle:
+            at = time.monotonic() - min(idle) / 1e6
+            if self.at is None or at > self.at:
+                self.at = at
+
+    def __call__(self) -> float | None:
+        return self.at
+
+
+def _with_statistics(settings: Mapping[str, Any], last_read: LastRead) -> dict[str, Any]:
+    return {
+        "logger": log,
+        "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+        "stats_cb": last_read.on_stats,
+        **settings,
+    }
+
+
 class ConfluentConsumer:
     """A confluent-kafka consumer with the kafka-python methods the daemon uses.
 
@@ -144,7 +194,9 @@ class ConfluentConsumer:
         self, settings: Mapping[str, Any], max_poll_records: int = DEFAULT_MAX_POLL_RECORDS
     ) -> None:
         self.max_poll_records = max_poll_records
-        self._consumer = confluent_kafka.Consumer({"logger": log, **settings})
+        self.last_read = LastRead()
+        """Time of the last read from a broker (served by :meth:`poll`), for the health gauge."""
+        self._consumer = confluent_kafka.Consumer(_with_statistics(settings, self.last_read))
         self._listener: Any = None
         self._pending: dict[tuple[str, int], confluent_kafka.TopicPartition] | None = None
         self._partitions: dict[tuple[str, int], TopicPartition] = {}
@@ -467,7 +519,9 @@ class ConfluentProducer:
     """
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        self._producer = confluent_kafka.Producer({"logger": log, **settings})
+        self.last_read = LastRead()
+        """Time of the last read from a broker (served by :meth:`flush`), for the health gauge."""
+        self._producer = confluent_kafka.Producer(_with_statistics(settings, self.last_read))
 
     @classmethod
     def from_config(cls, kafka: KafkaConfig) -> ConfluentProducer:

@@ -8,11 +8,11 @@ restarted):
 * a loopback TCP proxy in front of the broker (which advertises the proxy) that
   resets every connection, and every new one, for 30 s.
 
-The daemon is a real ``monitor run`` process. During the outage ``monitor_kafka_up``
-reads 0 and the log says ``kafka unreachable since``; afterwards it reads 1 again,
-the log says ``kafka reachable again after``, the same process (no restart) has
-scored every record produced before, during and after, and its group has committed
-every offset.
+The daemon is a real ``monitor run`` process (with the paused broker, on both
+transports). During the outage ``monitor_kafka_up`` reads 0 and the log says
+``kafka unreachable since``; afterwards it reads 1 again, the log says ``kafka
+reachable again after``, the same process (no restart) has scored every record
+produced before, during and after, and its group has committed every offset.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         reader.close(autocommit=False)
 
 
-def settings(bootstrap: str, topic: str, state_dir: Path) -> dict:
+def settings(bootstrap: str, topic: str, state_dir: Path, transport: str) -> dict:
     return {
         "kafka": {
+            "transport": transport,
             "bootstrap_servers": bootstrap,
             "group_id": f"{topic}-group",
             "topics": [topic],
@@ -96,13 +97,18 @@ def settings(bootstrap: str, topic: str, state_dir: Path) -> dict:
 
 
 def run_outage(
-    bootstrap: str, tmp_path: Path, fault: Callable[[], None], heal: Callable[[], None]
+    bootstrap: str,
+    tmp_path: Path,
+    fault: Callable[[], None],
+    heal: Callable[[], None],
+    transport: str = "kafka-python",
 ) -> None:
     topic = "outage-metrics"
     ensure_topics(bootstrap, {topic: PARTITIONS, f"{topic}-events": 1, f"{topic}-dlq": 1})
     feed = Feed(bootstrap, topic)
     feed.produce(60)
-    with DaemonProcess(settings(bootstrap, topic, tmp_path / "state"), tmp_path) as daemon:
+    config = settings(bootstrap, topic, tmp_path / "state", transport)
+    with DaemonProcess(config, tmp_path) as daemon:
         pid = daemon.process.pid if daemon.process else None
         daemon.wait_metric(
             lambda s: (
@@ -163,7 +169,9 @@ def own_broker(
         yield broker
 
 
-def test_broker_paused_with_sigstop_for_30s(tmp_path: Path) -> None:
+# The confluent transport judges monitor_kafka_up from librdkafka's statistics.
+@pytest.mark.parametrize("transport", ["kafka-python", "confluent"])
+def test_broker_paused_with_sigstop_for_30s(tmp_path: Path, transport: str) -> None:
     with own_broker(tmp_path) as broker:
         pid = broker.pid
         assert pid is not None
@@ -173,6 +181,7 @@ def test_broker_paused_with_sigstop_for_30s(tmp_path: Path) -> None:
                 tmp_path,
                 fault=lambda: os.killpg(pid, signal.SIGSTOP),
                 heal=lambda: os.killpg(pid, signal.SIGCONT),
+                transport=transport,
             )
         finally:
             os.killpg(pid, signal.SIGCONT)

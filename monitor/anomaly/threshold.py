@@ -11,7 +11,8 @@ it, and the tail beyond is taken as exponential::
     P(Y > y) = (1 - tail_quantile) * exp(-(y - q) / mean_excess)
 
 The score is ``-log10(P) / 10`` in [0, 1], comparable across streams (0.5 means
-a one-in-100,000 point). The alert threshold is set per stream by its
+a one-in-100,000 point); a ``ceiling`` above 1 lets scores beyond 1e-10 keep their
+rank. The alert threshold is set per stream by its
 sensitivity and raised to a streaming high quantile of the stream's own scores
 when the stream alerts more often than its sensitivity promises. Points judged
 anomalous are kept out of the tail model, so an open anomaly does not become
@@ -61,6 +62,10 @@ class TailThreshold:
         the tail model; ``None`` keeps out everything at or above the threshold. A
         fixed level lets a sensitive (low) threshold alert early without an alerting
         stretch freezing the model.
+    ceiling
+        Largest score returned (at least 1). Above 1 (a tail probability beyond
+        1e-10) scores still rank points, e.g. for a peak that a later, less extreme
+        point should not beat; callers clip to 1 where a score must be in [0, 1].
 
     Examples
     --------
@@ -83,6 +88,7 @@ class TailThreshold:
         guard_step: float = 0.01,
         capacity: int = 16,
         learn_below: float | None = None,
+        ceiling: float = 1.0,
     ) -> None:
         if not 0.5 <= tail_quantile < 1:
             raise ValueError(f"tail_quantile must be in [0.5, 1), got {tail_quantile}")
@@ -102,6 +108,9 @@ class TailThreshold:
         if learn_below is not None and not 0 < learn_below <= 1:
             raise ValueError(f"learn_below must be in (0, 1], got {learn_below}")
         self.learn_below = learn_below
+        if ceiling < 1:
+            raise ValueError(f"ceiling must be >= 1, got {ceiling}")
+        self.ceiling = ceiling
         self.short = EWMeanVar(2.0 / (short_window + 1), capacity)
         # Both halves of the tail model follow about ``window`` points: the quantile
         # moves in steps of the mean excess over the expected number of exceedances,
@@ -127,9 +136,10 @@ class TailThreshold:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Score raw values in [0, 1] of ``rows`` (distinct), then learn them.
 
-        Returns (score, threshold). ``warm`` marks streams past their warm-up:
-        before it every value is learned and the guard quantile stays put; after
-        it, values scoring at or above the threshold are not learned.
+        Returns (score, threshold), scores in [0, ``ceiling``]. ``warm`` marks
+        streams past their warm-up: before it every value is learned and the guard
+        quantile stays put; after it, values scoring at or above the threshold are
+        not learned.
         """
         self.state.ensure_rows(rows)
         s = self.state
@@ -139,7 +149,7 @@ class TailThreshold:
         start = s.tail_start[rows]
         excess = s.mean_excess[rows]
         log10_tail = np.log10(1.0 - self.tail_quantile) - np.maximum(y - start, 0.0) / excess / LN10
-        score = np.clip(-log10_tail / 10.0, 0.0, 1.0)
+        score = np.clip(-log10_tail / 10.0, 0.0, self.ceiling)
         guard = s.guard[rows]
         threshold = np.minimum(np.maximum(sensitivity_threshold(sensitivity), guard), 1.0)
 

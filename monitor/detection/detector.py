@@ -11,7 +11,9 @@ For each point, in this order (each point is scored before it is learned):
    (``season``, :class:`DailyProfile`; learned only from points the stream does not
    find anomalous);
 3. their weighted mean, the raw score, turned by :class:`TailThreshold`
-   into the stream's anomaly score and compared with its adaptive threshold;
+   into the stream's anomaly score (and value novelty likewise), reported only when
+   it beats the stream's recent peak (:class:`PeakSuppression`, which compares
+   scores beyond 1 too) and compared with its adaptive threshold;
 4. no alert before the stream's warm-up is over.
 """
 
@@ -44,6 +46,11 @@ MAX_SKIPPED = 100_000
 """Most points a single gap may skip in the forecaster."""
 INTERVAL_FADING = 0.05
 """Fading factor of each stream's typical-interval average."""
+
+SCORE_CEILING = 5.0
+"""Calibrated scores reach up to this (a tail probability of 1e-50) until suppression has
+compared them with the stream's recent peak; reported scores are then clipped to 1. A
+burst of points all beyond 1e-10 thus alerts once, not at every saturated point."""
 
 _RELATIVE_SCALE_FLOOR = 1e-6
 _ABSOLUTE_SCALE_FLOOR = 1e-9
@@ -106,6 +113,7 @@ def _tail_threshold(t: ThresholdConfig, capacity: int) -> TailThreshold:
         t.guard_step,
         capacity,
         t.learn_below,
+        SCORE_CEILING,
     )
 
 
@@ -341,7 +349,7 @@ class Detector:
         # Like the tail model, the profile does not learn what scores at or above
         # max(threshold, learn_below): a clear anomaly does not become usual.
         usual = ~warm | (score < np.maximum(threshold, self.learn_below))
-        score = self.suppression.update(rows, np.maximum(score, novel), warm)
+        score = np.minimum(self.suppression.update(rows, np.maximum(score, novel), warm), 1.0)
         threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)
 

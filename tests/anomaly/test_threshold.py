@@ -93,6 +93,21 @@ def test_anomalies_are_not_learned_into_the_tail():
     assert after["mean_excess"] == before["mean_excess"]
 
 
+def test_a_ceiling_above_one_keeps_ranking_extreme_scores():
+    rows = np.arange(2)
+    clipped, ranked = TailThreshold(window=100), TailThreshold(window=100, ceiling=5.0)
+    rng = np.random.default_rng(0)
+    for t, raw in enumerate(rng.uniform(0.1, 0.4, 400)):
+        for gate in (clipped, ranked):
+            gate.update(rows, np.full(2, raw), np.full(2, 0.5), np.full(2, t >= 300))
+    extreme = np.array([0.5, 0.6])
+    low, _ = clipped.update(rows, extreme, np.full(2, 0.5), np.ones(2, dtype=bool))
+    high, threshold = ranked.update(rows, extreme, np.full(2, 0.5), np.ones(2, dtype=bool))
+    assert low.tolist() == [1.0, 1.0]
+    assert 1.0 < high[0] < high[1] <= 5.0
+    assert threshold.tolist() == [0.5, 0.5]
+
+
 def test_sensitivity_levels():
     assert sensitivity_threshold(0.5).item() == 0.5
     assert sensitivity_threshold(np.array([1.0])).tolist() == [0.2]
@@ -103,3 +118,5 @@ def test_validation():
         TailThreshold(tail_quantile=1.0)
     with pytest.raises(ValueError, match="window"):
         TailThreshold(window=1)
+    with pytest.raises(ValueError, match="ceiling"):
+        TailThreshold(ceiling=0.9)

@@ -47,6 +47,19 @@ def test_suppression_alerts_once_at_the_onset_of_a_dropout():
     assert (scored.contributions[1001:1020, 0] > 0.9).all()
 
 
+def test_a_second_saturated_spike_no_larger_than_the_first_does_not_alert_again():
+    # Both spikes score 1 (beyond a tail probability of 1e-10): suppression compares
+    # them beyond that, so the second is not a new peak.
+    values = noisy(1200)
+    values[[1000, 1030]] += 100.0
+    scored = run(Detector(config()), values)
+    assert scored.score[1000] == 1.0
+    assert np.flatnonzero(scored.anomalous).tolist() == [1000]
+    bigger = values.copy()
+    bigger[1030] += 900.0
+    assert np.flatnonzero(run(Detector(config()), bigger).anomalous).tolist() == [1000, 1030]
+
+
 def test_a_gap_keeps_the_seasonal_phase():
     # Season of 24 points, one point a minute; 10 minutes missing then the series goes on.
     t = np.arange(2000)

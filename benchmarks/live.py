@@ -210,7 +210,11 @@ def live(
     keys, payloads, spikes = live_records(run, int(rate * total) + 1, spike_every)
     child = ChildDaemon(run, transport, events_topic)
     reader = EventReader(run.broker.bootstrap_servers, events_topic, partitions)
-    loader = Loader(run.broker.bootstrap_servers, linger_ms=1)
+    # librdkafka's default linger (5 ms), counted in every latency. With 1 ms the producer
+    # sends many tiny batches, which tansu appends later and later: a plain consumer of the
+    # topic sees p50 23 ms growing to 107 ms within 20 s at 28,000 records/s, against a
+    # steady 26-32 ms with 5 ms (benchmarks/broker_latency.py --linger-ms 1 / 5).
+    loader = Loader(run.broker.bootstrap_servers, linger_ms=5)
     sent_at: dict[tuple[str, float], float] = {}
     scrape_times: list[float] = []
     body_size = [0]

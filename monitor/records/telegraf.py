@@ -10,7 +10,9 @@ One metric:
 or, with ``use_batch_format = true``, several: ``{"metrics": [{...}, {...}]}``.
 
 Every numeric field becomes a point of the stream ``<name>_<field>`` (the naming
-of Telegraf's Prometheus serializer), labelled with the tags. Booleans, strings
+of Telegraf's Prometheus serializer), labelled with the tags (tag keys that are not
+valid label names are renamed as that serializer does: ``k8s.pod-name`` becomes
+``k8s_pod_name``). Booleans, strings
 and other non-numeric fields are skipped. The timestamp is an epoch number in
 whatever ``json_timestamp_units`` says (the unit is told by its magnitude) or,
 with ``json_timestamp_format``, an RFC 3339 string. Members this module does
@@ -95,7 +97,7 @@ def _decode_metric(metric: dict[str, Any], out: list[Point]) -> None:
         raise RecordRejected("missing_field", f"field {err.args[0]!r} is required") from None
     name = check_name(name)
     tags = metric.get("tags")
-    labels = () if tags is None else check_labels(tags, "tags")
+    labels = () if tags is None else check_labels(tags, "tags", rename=True)
     seconds = parse_timestamp(ts)
     if type(fields) is not dict:
         raise RecordRejected("bad_value", f"'fields' must be an object, got {kind(fields)}")

@@ -215,7 +215,9 @@ def check_name(name: object, field: str = "name") -> str:
     return name
 
 
-def check_labels(labels: object, field: str = "labels", skip: str | None = None) -> Labels:
+def check_labels(
+    labels: object, field: str = "labels", skip: str | None = None, rename: bool = False
+) -> Labels:
     """Return ``labels`` as a sorted tuple of pairs if they are valid.
 
     Parameters
@@ -227,6 +229,10 @@ def check_labels(labels: object, field: str = "labels", skip: str | None = None)
     skip
         A label name to leave out of the result without validating it (the
         Prometheus adapter's ``__name__``).
+    rename
+        Turn names that are not valid label names into valid ones, as Telegraf's
+        Prometheus serializer does (:func:`label_name`), instead of rejecting them;
+        two names that become the same are rejected.
 
     Raises
     ------
@@ -249,13 +255,15 @@ def check_labels(labels: object, field: str = "labels", skip: str | None = None)
     # shares one tuple. Besides the checks this saves the batch's surviving tuples, which
     # the garbage collector would otherwise traverse again and again.
     try:
-        key: object = tuple(labels.items()) if skip is None else (skip, tuple(labels.items()))
+        key: object = tuple(labels.items())
+        if skip is not None or rename:
+            key = (skip, rename, key)
         known = _VALID_LABELS.get(key)
     except TypeError:  # an unhashable value (array or object): invalid, reported below
         return _validate_labels(labels, field, skip)
     if known is not None:
         return known
-    result = _validate_labels(labels, field, skip)
+    result = _validate_labels(_renamed(labels, field) if rename else labels, field, skip)
     if len(_VALID_LABELS) >= _MAX_VALID_LABELS:
         _VALID_LABELS.clear()
     _VALID_LABELS[key] = result
@@ -266,6 +274,32 @@ def check_labels(labels: object, field: str = "labels", skip: str | None = None)
 # cannot grow it without limit: at most 131,072 entries of about 250 bytes.
 _VALID_LABELS: dict[object, Labels] = {}
 _MAX_VALID_LABELS = 1 << 17
+
+
+def label_name(name: str) -> str:
+    """A valid label name for ``name``: other characters become ``_``, a leading digit
+    gets a ``_`` in front (Telegraf's Prometheus serializer does the same).
+
+    >>> label_name("k8s.pod-name"), label_name("2xx"), label_name("host")
+    ('k8s_pod_name', '_2xx', 'host')
+    """
+    renamed = _NOT_LABEL_CHAR.sub("_", name)
+    return f"_{renamed}" if renamed[:1].isdigit() else renamed
+
+
+_NOT_LABEL_CHAR = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def _renamed(labels: dict[Any, Any], field: str) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for k, v in labels.items():
+        name = label_name(k) if type(k) is str and k else k
+        if name in out:
+            raise RecordRejected(
+                "bad_labels", f"{field}: {show(k)} and another name both become {show(name)}"
+            )
+        out[name] = v
+    return out
 
 
 def _validate_labels(labels: dict[Any, Any], field: str, skip: str | None) -> Labels:

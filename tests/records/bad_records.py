@@ -84,6 +84,26 @@ def _bad(description: str, fmt: str, payload: bytes, reason: str) -> BadRecord:
     return BadRecord(f"{fmt}: {description}", fmt, payload, reason)
 
 
+# Telegraf tag keys renamed as Telegraf's Prometheus serializer does, not rejected.
+_RENAMED_TAGS = {
+    'a"b': "a_b",
+    "a}": "a_",
+    "a{b": "a_b",
+    "a\nb": "a_b",
+    'a="x"}': "a__x__",
+    'x="1",evil': "x__1__evil",
+    "a=b": "a_b",
+    "a b": "a_b",
+    "a,b": "a_b",
+    "a-b": "a_b",
+    "a.b": "a_b",
+    "a:b": "a_b",
+    "1abc": "_1abc",
+    "héllo": "h_llo",
+    "a\x00": "a_",
+}
+
+
 def _for_all_formats() -> list[BadRecord]:
     """Records every decoder rejects the same way."""
     out: list[BadRecord] = []
@@ -256,7 +276,9 @@ def _for_all_formats() -> list[BadRecord]:
                 "bad_labels",
             ),
         ]
-        # Label-name injection: anything outside [a-zA-Z_][a-zA-Z0-9_]*.
+        # Label-name injection: anything outside [a-zA-Z_][a-zA-Z0-9_]*. (Telegraf tag
+        # keys are renamed to valid names instead, see _RENAMED_TAGS; those that stay
+        # invalid are rejected.)
         for label_name in [
             'a"b',
             "a}",
@@ -277,6 +299,8 @@ def _for_all_formats() -> list[BadRecord]:
             "héllo",
             "a\x00",
         ]:
+            if fmt == TELEGRAF and label_name in _RENAMED_TAGS:
+                continue
             out.append(
                 _bad(
                     f"label name {label_name!r}",
@@ -449,7 +473,7 @@ def _telegraf_only() -> list[BadRecord]:
         _bad(
             "batch: third metric has a bad tag",
             TELEGRAF,
-            _dumps({"metrics": [b, metric2, {**b, "tags": {"a-b": "c"}}]}),
+            _dumps({"metrics": [b, metric2, {**b, "tags": {"__a": "c"}}]}),
             "bad_labels",
         ),
     ]
@@ -743,6 +767,15 @@ def _tricky_good() -> list[GoodRecord]:
             _dumps({"fields": {"f": 1}, "name": 'm{a="}', "timestamp": 1}),
             Point('m{a="}_f', (), 1.0, 1.0),
         ),
+    ]
+    out += [
+        _good(
+            f"telegraf tag key {key!r} renamed",
+            TELEGRAF,
+            _dumps({"fields": {"f": 1}, "name": "m", "tags": {key: "v"}, "timestamp": 1}),
+            Point("m_f", ((renamed, "v"),), 1.0, 1.0),
+        )
+        for key, renamed in _RENAMED_TAGS.items()
     ]
     return out
 

@@ -48,6 +48,12 @@ def test_one_point_per_numeric_field_in_record_order() -> None:
     ]
 
 
+def test_tag_keys_are_renamed_like_telegrafs_prometheus_serializer() -> None:
+    points = decode_telegraf(enc(metric(tags={"k8s.pod-name": "p-1", "2xx": "a", "host": "h"})))
+    assert points[0].labels == (("_2xx", "a"), ("host", "h"), ("k8s_pod_name", "p-1"))
+    assert points[0].key == "cpu_usage_idle{_2xx=a,host=h,k8s_pod_name=p-1}"
+
+
 def test_tags_are_optional() -> None:
     assert decode_telegraf(enc(metric(tags=...))) == [
         Point("cpu_usage_idle", (), 1458229140.0, 99.1)
@@ -158,7 +164,9 @@ def test_missing_field(missing: str) -> None:
         ({"name": "c\npu"}, "bad_name"),
         ({"fields": {"a\x00": 1}}, "bad_name"),
         ({"name": "n" * 251, "fields": {"field": 1}}, "bad_name"),
-        ({"tags": {"a-b": "x"}}, "bad_labels"),
+        ({"tags": {"a-b": "x", "a.b": "y"}}, "bad_labels"),  # both become a_b
+        ({"tags": {"__a": "x"}}, "bad_labels"),
+        ({"tags": {"": "x"}}, "bad_labels"),
         ({"tags": {"a": 1}}, "bad_labels"),
         ({"tags": ["a"]}, "bad_labels"),
         ({"timestamp": "now"}, "bad_timestamp"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.evaluation import nab
+from monitor.evaluation.evaluate import PROFILES, SHORT, score
 from monitor.evaluation.replay import find_series, replay
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "nab"
@@ -34,13 +35,9 @@ def main() -> None:
     replayed = replay(config, series)
     for half, start in (("even", 0), ("odd", 1)):
         part = replayed[start::2]
-        files = [(r.series.timestamps, r.score, windows[r.series.name]) for r in part]
-        cells = []
-        for profile in nab.NAB_PROFILES.values():
-            threshold, _ = nab.optimise_threshold(files, profile)
-            optimised = nab.corpus_score(files, threshold, profile).normalised
-            own = nab.corpus_score(files, [r.alert for r in part], profile).normalised
-            cells.append(f"{optimised:5.1f} / {own:5.1f}")
+        metrics, _, _ = score(part, windows, nab.NAB_PROFILES)
+        keys = [f"nab.{SHORT[profile]}" for profile in PROFILES]
+        cells = [f"{metrics[k + '.optimized']:5.1f} / {metrics[k + '.daemon']:5.1f}" for k in keys]
         print(
             f"{half:<4} ({len(part)} files)  standard {cells[0]}  low FP {cells[1]}  "
             f"low FN {cells[2]}  (optimised / daemon)"

@@ -153,22 +153,16 @@ class HalfSpaceTrees:
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * (2 ** (height + 1) - 1)
 
-    def paths(self, features: np.ndarray) -> np.ndarray:
-        """Node visited at each depth of each tree: shape ``(n_points, n_trees, height + 1)``.
-
-        >>> hst = HalfSpaceTrees(n_features=2, n_trees=3, height=2, seed=1)
-        >>> path = hst.paths(np.array([[0.2, 0.9]]))
-        >>> path.shape, path[0, :, 0].tolist()
-        ((1, 3, 3), [0, 0, 0])
-        """
-        cells = self.cells(np.zeros(len(features), dtype=np.intp), features)
-        return cells - self._tree_cells[None, :, None]
-
     def cells(self, rows: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Flat index, in a stream's ``(rows, trees, nodes)`` mass arrays, of each visited node.
 
         Shape ``(n_points, n_trees, height + 1)``: row ``r``, tree ``t`` and node ``k``
-        are cell ``(r * n_trees + t) * n_nodes + k``.
+        are cell ``(r * n_trees + t) * n_nodes + k``; every walk starts at a root.
+
+        >>> hst = HalfSpaceTrees(n_features=2, n_trees=3, height=2, seed=1)
+        >>> cells = hst.cells(np.array([1]), np.array([[0.2, 0.9]]))
+        >>> cells.shape, cells[0, :, 0].tolist()
+        ((1, 3, 3), [21, 28, 35])
         """
         n, n_features = features.shape
         base = rows[:, None] * self._row_cells + self._tree_cells

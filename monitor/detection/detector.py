@@ -19,9 +19,7 @@ For each point, in this order (each point is scored before it is learned):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 
@@ -552,22 +550,13 @@ class Detector:
         return sum(state.nbytes() for state in self._components()) + self.streams.state.nbytes()
 
 
-class _Identities(Sequence[tuple[str, Labels]]):
+class _Identities:
     """(name, labels) of each point, built only for the points asked for (new streams)."""
 
     def __init__(self, points: list[Point]) -> None:
         self.points = points
 
-    def __len__(self) -> int:
-        return len(self.points)
-
-    @overload
-    def __getitem__(self, i: int) -> tuple[str, Labels]: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[tuple[str, Labels]]: ...
-    def __getitem__(self, i: int | slice) -> tuple[str, Labels] | list[tuple[str, Labels]]:
-        if isinstance(i, slice):
-            return [(p.name, p.labels) for p in self.points[i]]
+    def __getitem__(self, i: int, /) -> tuple[str, Labels]:
         point = self.points[i]
         return point.name, point.labels
 

@@ -7,12 +7,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Protocol
 
 import numpy as np
 
 from monitor.config.schema import DetectorConfig, StreamOverride
 from monitor.records.base import Labels
 from monitor.state import ArraySpec, ArrayState
+
+
+class Identities(Protocol):
+    """(name, labels) by point index, e.g. a list of pairs."""
+
+    def __getitem__(self, i: int, /) -> tuple[str, Labels]: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class StreamTable:
     def lookup(
         self,
         keys: Sequence[str],
-        identities: Sequence[tuple[str, Labels]],
+        identities: Identities,
         now: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (``-1`` where the table is full) and the rows created now.

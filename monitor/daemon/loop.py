@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,7 +39,7 @@ from monitor.daemon.health import watch_kafka
 from monitor.daemon.partitions import Partitions
 from monitor.detection import DETECTORS, BatchOutcome, Detector
 from monitor.metrics.daemon import DaemonMetrics
-from monitor.records import Point, RecordRejected, get_decoder
+from monitor.records import Point, RecordRejected, RecordSkipped, get_decoder
 from monitor.records.base import Decoder
 
 log = logging.getLogger("monitor.daemon")
@@ -93,6 +93,8 @@ class DecodedBatch:
     owners: np.ndarray
     """The owner number of each point's partition (:meth:`Partitions.owner`)."""
     rejected: list[tuple[str, str, Any]]
+    skipped: list[str] = field(default_factory=list)
+    """The reason of each record skipped as holding nothing to score (:class:`RecordSkipped`)."""
 
 
 class Daemon:
@@ -242,7 +244,8 @@ class Daemon:
         """Decode and validate every record of a polled batch.
 
         Collects the points with the record each came from and its partition's owner
-        number (see :meth:`Partitions.owner`), and the rejections.
+        number (see :meth:`Partitions.owner`), the rejections, and the reasons of the
+        records skipped as holding nothing to score (Prometheus NaN samples).
         """
         kafka = self.config.kafka
         limit = kafka.max_record_bytes
@@ -251,6 +254,7 @@ class Daemon:
         points: list[Point] = []
         sources: list[Any] = []
         rejected: list[tuple[str, str, Any]] = []
+        skipped: list[str] = []
         numbers: list[int] = []
         counts: list[int] = []
         for partition, records in batch.items():
@@ -270,6 +274,9 @@ class Daemon:
                                 "timestamp_in_future",
                                 f"ts {point.ts} is more than {horizon}s past the daemon's clock",
                             )
+                except RecordSkipped as exc:
+                    skipped.append(exc.reason)
+                    continue
                 except RecordRejected as exc:
                     rejected.append((exc.reason, exc.detail, record))
                     continue
@@ -282,7 +289,7 @@ class Daemon:
             numbers.append(self.partitions.owner(partition))
             counts.append(len(points) - before)
         owners = np.repeat(np.asarray(numbers, dtype=np.int32), counts)
-        return DecodedBatch(points, sources, owners, rejected)
+        return DecodedBatch(points, sources, owners, rejected, skipped)
 
     def _decoder(self, topic: str) -> Decoder:
         decoder = self._decoders.get(topic)
@@ -429,6 +436,8 @@ class Daemon:
         m.batch_records.observe(sum(len(r) for r in batch.values()))
         for reason, count in Counter(reason for reason, _, _ in decoded.rejected).items():
             m.rejected.labels(reason=reason).inc(count)
+        for reason, count in Counter(decoded.skipped).items():
+            m.dropped.labels(reason=reason).inc(count)
         for reason, dropped in (
             ("late", outcome.late),
             ("duplicate", outcome.duplicate),

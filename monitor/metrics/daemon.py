@@ -31,7 +31,8 @@ class DaemonMetrics:
         )
         self.dropped = Counter(
             "monitor_points_dropped",
-            "Valid points not scored: late, duplicate, disabled stream, or no room for it.",
+            "Valid points not scored: late, duplicate, disabled stream, no room for it, "
+            "or nan (a Prometheus staleness marker or NaN sample).",
             ["reason"],
             registry=registry,
         )

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 from monitor.records.base import Decoder, Labels, Point, stream_key
-from monitor.records.exceptions import RecordRejected
+from monitor.records.exceptions import RecordRejected, RecordSkipped
 from monitor.records.native import decode_native
 from monitor.records.prometheus_adapter import decode_prometheus_adapter
 from monitor.records.telegraf import decode_telegraf
 from monitor.records.timestamps import parse_timestamp
-from monitor.records.validate import REASONS
+from monitor.records.validate import REASONS, SKIP_REASONS
 
 __all__ = [
     "DECODERS",
@@ -23,6 +23,8 @@ __all__ = [
     "Labels",
     "Point",
     "RecordRejected",
+    "RecordSkipped",
+    "SKIP_REASONS",
     "decode_native",
     "decode_prometheus_adapter",
     "decode_telegraf",

@@ -19,3 +19,19 @@ class RecordRejected(MonitorError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class RecordSkipped(RecordRejected):
+    """A well-formed record that holds nothing to score.
+
+    Prometheus sends ``NaN`` samples in normal operation: the staleness marker it
+    writes when a series disappears (a target goes away, a pod is replaced) and
+    the results of expressions such as ``0/0``. Such a record is not an error: the
+    daemon counts it in ``monitor_points_dropped_total{reason}`` and neither
+    dead-letters nor logs it. Callers that only know :class:`RecordRejected`
+    still treat it as a rejection.
+
+    >>> err = RecordSkipped("nan", "NaN sample")
+    >>> isinstance(err, RecordRejected), err.reason
+    (True, 'nan')
+    """

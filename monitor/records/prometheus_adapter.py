@@ -6,8 +6,10 @@
      "labels": {"__name__": "up", "job": "x"}}
 
 The adapter formats the sample value with Go's ``strconv.FormatFloat`` into a
-string (``"NaN"``, ``"+Inf"`` and ``"-Inf"`` included; those are rejected as
-``bad_value``), and the timestamp as RFC 3339. ``labels.__name__`` repeats
+string, and the timestamp as RFC 3339. ``"NaN"`` is what Prometheus sends in
+normal operation (staleness markers, NaN results): such a record is skipped
+(:class:`RecordSkipped`, reason ``nan``), not rejected; ``"+Inf"`` and ``"-Inf"``
+are rejected as ``bad_value``. ``labels.__name__`` repeats
 ``name`` and is dropped. Members this module does not know are ignored, since
 newer adapter versions may add some.
 """
@@ -15,7 +17,7 @@ newer adapter versions may add some.
 from __future__ import annotations
 
 from monitor.records.base import Point
-from monitor.records.exceptions import RecordRejected
+from monitor.records.exceptions import RecordRejected, RecordSkipped
 from monitor.records.timestamps import parse_timestamp
 from monitor.records.validate import (
     MAX_ABS_VALUE,
@@ -90,6 +92,8 @@ with magnitude at most 1e+300, got '+Inf'
 def _parse_value(value: object) -> float:
     if type(value) is not str:
         return check_value(value)  # tolerate a JSON number
+    if value == "NaN":  # as Go writes it: a staleness marker or a NaN result
+        raise RecordSkipped("nan", "NaN sample (a Prometheus staleness marker or NaN result)")
     # Go's strconv.FormatFloat writes ASCII digits, sign, ".", "e", or
     # "NaN"/"+Inf"/"-Inf". Python's float() also takes "1_000", " 1 " and
     # non-ASCII digits, which the adapter never writes: reject those.

@@ -78,6 +78,10 @@ REASONS: frozenset[str] = frozenset(
 )
 """Every reason a decoder can reject a record with."""
 
+SKIP_REASONS: frozenset[str] = frozenset({"nan"})
+"""Every reason a decoder can skip a well-formed record with (:class:`RecordSkipped`):
+``nan``, a Prometheus NaN sample (a staleness marker or a NaN result)."""
+
 MAX_NAME_LEN = 256
 """Longest stream or metric name, in characters."""
 MAX_LABELS = 32

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import orjson
 import pytest
 from kafka import KafkaProducer
 
@@ -294,6 +295,12 @@ def test_the_whole_hostile_corpus_of_every_format_through_a_real_daemon(
             expected["timestamp_in_future"] += 1
         else:
             good_points += len(record.points)
+    # A Prometheus staleness marker: skipped and counted as dropped, not dead-lettered.
+    stale = orjson.dumps(
+        {"timestamp": "2024-05-01T12:00:00Z", "value": "NaN", "name": "up", "labels": {"job": "x"}}
+    )
+    producer.send(topics["prometheus-kafka-adapter"], value=stale)
+    produced += 1
     producer.flush()
     producer.close()
     assert {r.format for r in BAD_RECORDS} == set(formats)
@@ -305,14 +312,15 @@ def test_the_whole_hostile_corpus_of_every_format_through_a_real_daemon(
     for fmt, topic in topics.items():
         assert total(samples, "monitor_records_consumed_total", topic=topic) == sum(
             1 for r in [*BAD_RECORDS, *OVERSIZE_RECORDS, *TRICKY_GOOD_RECORDS] if r.format == fmt
-        )
+        ) + (fmt == "prometheus-kafka-adapter")
     for reason, count in expected.items():
         assert total(samples, "monitor_records_rejected_total", reason=reason) == count, reason
     assert total(samples, "monitor_records_rejected_total") == sum(expected.values())
     handled = total(samples, "monitor_points_scored_total") + total(
         samples, "monitor_points_dropped_total"
     )
-    assert handled == good_points
+    assert handled == good_points + 1
+    assert total(samples, "monitor_points_dropped_total", reason="nan") == 1
     letters = [json.loads(r.value) for r in read_topic(dead, sum(expected.values()), timeout=30)]
     assert Counter(letter["reason"] for letter in letters) == expected
 

@@ -205,6 +205,32 @@ def test_per_topic_formats():
     ]
 
 
+def test_prometheus_nan_samples_are_counted_as_dropped_not_dead_lettered():
+    def sample(t, value):
+        return orjson.dumps(
+            {
+                "timestamp": f"2023-11-01T12:{t:02d}:00Z",
+                "value": value,
+                "name": "up",
+                "labels": {"__name__": "up", "job": "a"},
+            }
+        )
+
+    # A series, its staleness marker (NaN) when the target goes, and a +Inf (invalid).
+    payloads = [sample(t, "1") for t in range(5)] + [sample(5, "NaN"), sample(6, "+Inf")]
+    records = [record("prom", 0, i, p) for i, p in enumerate(payloads)]
+    daemon, _, producer, registry = make_daemon(
+        [batch_of(records)],
+        kafka={"topics": ["prom"], "format": "prometheus-kafka-adapter"},
+    )
+    assert daemon.run() == 0
+    assert registry.get_sample_value("monitor_points_scored_total") == 5
+    assert registry.get_sample_value("monitor_points_dropped_total", {"reason": "nan"}) == 1
+    assert registry.get_sample_value("monitor_records_rejected_total", {"reason": "bad_value"}) == 1
+    letters = [json.loads(v) for topic, _, v in producer.sent if topic == "monitor-dead-letter"]
+    assert [letter["reason"] for letter in letters] == ["bad_value"]
+
+
 def test_subscribes_to_a_topic_pattern_when_given():
     daemon, consumer, *_ = make_daemon([], kafka={"topic_pattern": "metrics\\..*"})
     assert daemon.run() == 0

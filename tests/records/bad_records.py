@@ -386,9 +386,8 @@ def _adapter_only() -> list[BadRecord]:
         _bad("value null", ADAPTER, _with(b, value=None), "bad_value"),
         _bad("value an array", ADAPTER, _with(b, value=["1"]), "bad_value"),
     ]
-    for text in [
+    for text in [  # "NaN" itself is a Prometheus sample, skipped: test_prometheus_adapter.py
         "abc",
-        "NaN",
         "nan",
         "+Inf",
         "-Inf",

@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 
-from monitor.records import Point, RecordRejected, decode_prometheus_adapter
+from monitor.records import (
+    REASONS,
+    SKIP_REASONS,
+    Point,
+    RecordRejected,
+    RecordSkipped,
+    decode_prometheus_adapter,
+)
 
 T = 1714564800.0  # 2024-05-01T12:00:00Z
 
@@ -106,16 +113,26 @@ def test_values(value: object, expected: float) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["abc", "NaN", "+Inf", "-Inf", "inf", "", " 1", "1_0", "0x1", "1e301", "\uff11", True, None],
+    ["abc", "nan", "+Inf", "-Inf", "inf", "", " 1", "1_0", "0x1", "1e301", "\uff11", True, None],
 )
 def test_bad_values(value: object) -> None:
     assert reject(record(value=value)).reason == "bad_value"
 
 
 def test_non_finite_detail_quotes_the_string() -> None:
-    assert reject(record(value="NaN")).detail == (
-        "value must be finite with magnitude at most 1e+300, got 'NaN'"
+    assert reject(record(value="+Inf")).detail == (
+        "value must be finite with magnitude at most 1e+300, got '+Inf'"
     )
+
+
+def test_a_nan_sample_is_skipped_not_rejected() -> None:
+    # Prometheus sends NaN as a staleness marker when a series disappears; the
+    # adapter writes it with Go's strconv.FormatFloat, as "NaN".
+    with pytest.raises(RecordSkipped) as info:
+        decode_prometheus_adapter(record(value="NaN"))
+    assert info.value.reason == "nan" and info.value.reason in SKIP_REASONS
+    assert info.value.reason not in REASONS
+    assert isinstance(info.value, RecordRejected)  # callers that only know rejections
 
 
 @pytest.mark.parametrize("missing", ["name", "timestamp", "value"])

@@ -15,8 +15,10 @@ from monitor.records import (
     DECODERS,
     FORMATS,
     REASONS,
+    SKIP_REASONS,
     Point,
     RecordRejected,
+    RecordSkipped,
     decode_native,
     decode_prometheus_adapter,
     decode_telegraf,
@@ -30,6 +32,9 @@ def check_outcome(fmt: str, payload: bytes) -> list[Point] | None:
     """Decode; a rejection must carry a known reason; accepted points must be valid."""
     try:
         points = DECODERS[fmt](payload)
+    except RecordSkipped as err:
+        assert err.reason in SKIP_REASONS
+        return None
     except RecordRejected as err:
         assert err.reason in REASONS
         assert err.detail

@@ -96,6 +96,7 @@ class Partitions:
         self.numbers: dict[TopicPartition, int] = {}
         """Each partition ever seen -> the small int stored as its streams' owner."""
         self.assigned: set[TopicPartition] = set()
+        """Partitions currently ours, each added once its checkpoint is restored."""
         self.positions: dict[TopicPartition, int] = {}
         """Partition -> offset after its last processed record."""
         self.committed: dict[TopicPartition, int] = {}
@@ -267,9 +268,11 @@ class Partitions:
         if gone:
             self._release(gone)
         fresh = keys - kept - self.assigned
-        self.assigned |= keys
         if fresh and self.store is not None:
             self._restore(sorted(fresh))
+        # Only now, with their streams restored: another thread that sees a partition
+        # in ``assigned`` also sees its streams.
+        self.assigned |= keys
 
     def _release(self, keys: set[TopicPartition]) -> None:
         numbers = [self.numbers[k] for k in keys if k in self.numbers]

@@ -72,19 +72,19 @@ def main() -> None:
         print(f"\n{'rows':>13}  {'max':>5}  {'at':>6}  {'first':>6}  file")
         for name, frame in files.items():
             moments = pd.to_datetime(frame.timestamp)
-            scores_ = frame.anomaly_score.to_numpy()
+            anomaly_scores = frame.anomaly_score.to_numpy()
             for start, end in windows.get(name, []):
                 inside = np.flatnonzero(
                     (moments >= pd.Timestamp(start)) & (moments <= pd.Timestamp(end))
                 )
                 if not len(inside):
                     continue
-                top = inside[np.argmax(scores_[inside])]
-                hits = inside[scores_[inside] >= threshold]
+                top = inside[np.argmax(anomaly_scores[inside])]
+                hits = inside[anomaly_scores[inside] >= threshold]
                 first = str(hits[0]) if len(hits) else "-"
                 print(
-                    f"{inside[0]:>6}-{inside[-1]:<6}  {scores_[top]:5.3f}  {top:>6}  {first:>6}  "
-                    f"{name}"
+                    f"{inside[0]:>6}-{inside[-1]:<6}  {anomaly_scores[top]:5.3f}  {top:>6}  "
+                    f"{first:>6}  {name}"
                 )
 
 

@@ -19,6 +19,7 @@ from monitor.demo.synthetic import SyntheticSeries, make_fleet
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.daemon_settings import TEST_CONSUMER
 from tests.probes import scrape, total
 from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
 
@@ -96,9 +97,7 @@ def setup(broker, topic_name, transport):
                     "group_id": f"{topic_name}-group",
                     "transport": transport,
                     "topics": [topic_name],
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                     "max_record_bytes": MAX_RECORD_BYTES,
                 },
                 "events": {"topic": events},
@@ -226,9 +225,7 @@ def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_
                     "group_id": f"{topic_name}-group",
                     "transport": transport,
                     "topic_pattern": re.escape(topic_name) + r"\..*",
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                 },
                 "events": {"topic": f"{topic_name}-events"},
                 "dead_letter": {"topic": f"{topic_name}-dlq"},
@@ -268,9 +265,7 @@ def test_the_whole_hostile_corpus_of_every_format_through_a_real_daemon(
                     "group_id": f"{topic_name}-group",
                     "topics": list(topics.values()),
                     "topic_formats": {t: fmt for fmt, t in topics.items()},
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                     "max_record_bytes": MAX_RECORD_BYTES,
                 },
                 "events": {"topic": f"{topic_name}-events"},

@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.daemon_settings import TEST_CONSUMER
 from tests.probes import scraped_total
 
 pytestmark = pytest.mark.integration
@@ -49,9 +50,7 @@ def test_sigterm_commits_everything_and_exits_zero(broker, topic_name, tmp_path,
                     "group_id": group,
                     "transport": transport,
                     "topics": [topic_name],
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                 },
                 "events": {"topic": f"{topic_name}-events"},
                 "dead_letter": {"topic": f"{topic_name}-dlq"},

@@ -31,6 +31,7 @@ from monitor.kafka.ports import free_port
 from monitor.records import Point
 from monitor.replay import encode_native
 from monitor.state.checkpoints import CheckpointStore
+from tests.daemon_settings import TEST_CONSUMER
 from tests.probes import scraped_total, wait_for
 
 pytestmark = pytest.mark.integration
@@ -130,9 +131,7 @@ def daemon_settings(bootstrap: str, topic: str, tmp_path, interval: float) -> di
             "bootstrap_servers": bootstrap,
             "group_id": f"{topic}-group",
             "topics": [topic],
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-            "poll_timeout_ms": 100,
+            **TEST_CONSUMER,
             "max_poll_records": 300,
         },
         "events": {"topic": f"{topic}-events", "log": False},

@@ -18,6 +18,7 @@ from monitor.demo.synthetic import make_fleet
 from monitor.kafka.admin import ensure_topics
 from monitor.replay import encode_native
 from tests.daemon.test_integration import TRANSPORTS
+from tests.daemon_settings import TEST_CONSUMER
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +57,7 @@ def test_two_daemons_split_the_partitions_and_score_each_stream_once(
                     "group_id": f"{topic_name}-group",
                     "topics": [topic_name],
                     "transport": transport,
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                 },
                 "events": {"topic": f"{topic_name}-events", "log": False},
                 "dead_letter": {"topic": f"{topic_name}-dlq"},

@@ -33,6 +33,7 @@ from monitor.daemon.runner import run_daemon
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.daemon_settings import TEST_CONSUMER
 
 pytestmark = pytest.mark.integration
 
@@ -188,9 +189,7 @@ def test_rules_and_dashboards_against_a_real_prometheus(broker, topic_name, tmp_
                     "bootstrap_servers": broker.bootstrap_servers,
                     "group_id": f"{topic_name}-g",
                     "topics": [topic_name],
-                    "session_timeout_ms": 6000,
-                    "heartbeat_interval_ms": 1000,
-                    "poll_timeout_ms": 100,
+                    **TEST_CONSUMER,
                 },
                 "events": {"topic": f"{topic_name}-events"},
                 "dead_letter": {"topic": f"{topic_name}-dlq"},

@@ -30,6 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
 from monitor.replay import encode_native
+from tests.daemon_settings import TEST_CONSUMER
 from tests.faults.daemon_process import DaemonProcess
 from tests.faults.proxy import TcpProxy
 from tests.probes import total, wait_for
@@ -85,8 +86,7 @@ def settings(bootstrap: str, topic: str, state_dir: Path, transport: str) -> dic
             "bootstrap_servers": bootstrap,
             "group_id": f"{topic}-group",
             "topics": [topic],
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
+            **TEST_CONSUMER,
             "poll_timeout_ms": 200,
         },
         "events": {"topic": f"{topic}-events"},

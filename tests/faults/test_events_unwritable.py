@@ -22,6 +22,7 @@ from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
+from tests.daemon_settings import TEST_CONSUMER
 from tests.faults.daemon_process import DaemonProcess
 from tests.faults.proxy import TcpProxy
 from tests.probes import total, wait_for
@@ -92,8 +93,7 @@ def test_offsets_wait_for_undelivered_events(tmp_path: Path) -> None:
                 "client_id": CLIENT_ID,
                 "group_id": group,
                 "topics": [topic],
-                "session_timeout_ms": 6000,
-                "heartbeat_interval_ms": 1000,
+                **TEST_CONSUMER,
                 "poll_timeout_ms": 200,
             },
             "events": {"topic": events},

@@ -32,6 +32,7 @@ from monitor.kafka.admin import ensure_topics
 from monitor.kafka.client import client_settings, producer_settings
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.kafka.ports import free_port
+from tests.daemon_settings import TEST_CONSUMER
 from tests.security.conftest import Pki
 from tests.security.kafka_proxy import KafkaSecurityProxy
 
@@ -200,9 +201,7 @@ def test_daemon_end_to_end(
             "group_id": f"{topic_name}-group",
             "topics": [topic_name],
             "transport": transport,
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-            "poll_timeout_ms": 100,
+            **TEST_CONSUMER,
         },
         "events": {"topic": events, "partitions": 1},
         "dead_letter": {"topic": f"{topic_name}-dlq"},
@@ -289,9 +288,7 @@ def test_daemon_with_wrong_password_reports_it_and_stops_cleanly(
             "topics": [topic_name],
             "group_id": f"{topic_name}-group",
             "create_topics": False,
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-            "poll_timeout_ms": 100,
+            **TEST_CONSUMER,
         },
         "metrics": {"port": 0},
         "state": {"dir": str(tmp_path / "state")},

@@ -51,7 +51,8 @@ def decode_prometheus_adapter(payload: bytes) -> list[Point]:
     RecordRejected
         With one of the reasons of :mod:`monitor.records.validate`; never any
         other exception. A ``labels.__name__`` that differs from ``name`` is
-        ``bad_labels``.
+        ``bad_labels``. A ``"NaN"`` value raises its subclass :class:`RecordSkipped`
+        (reason ``nan``): a Prometheus staleness marker, not an error.
 
     Examples
     --------

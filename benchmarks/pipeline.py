@@ -203,6 +203,9 @@ def main() -> None:
     parser.add_argument("--transports", nargs="+", choices=TRANSPORTS, default=list(TRANSPORTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--reader", choices=("inline", "process"), default=None, help="kafka.reader of the daemons"
+    )
+    parser.add_argument(
         "--skip", nargs="*", choices=("river", "memory", "live"), default=[], help="stages left out"
     )
     args = parser.parse_args()
@@ -233,6 +236,8 @@ def main() -> None:
 
             timed("fill", functools.partial(fill, loader, topic, keys, payloads))
             run = Run(broker, topic, fleet, args.points, len(payloads), args.warmup, workdir)
+            if args.reader is not None:
+                run.reader = args.reader
             print(
                 f"data: {args.streams:,} streams x {args.points} points = {len(payloads):,} "
                 f"records ({sum(map(len, payloads)) / len(payloads):.0f} bytes each, {spikes:,} "

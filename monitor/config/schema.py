@@ -43,6 +43,12 @@ class KafkaConfig(_Section):
     transport: Literal["kafka-python", "confluent"] = "kafka-python"
     """Kafka client library: ``kafka-python`` (pure Python, the default) or ``confluent``
     (librdkafka, several times faster; needs ``pip install 'monitor[fast]'``)."""
+    reader: Literal["inline", "process"] = "process"
+    """Where the consumer runs: ``inline`` in the daemon's process, or ``process``: in a
+    child process that reads ahead while the daemon scores, so reading and scoring use
+    two cores (:mod:`monitor.kafka.reader`)."""
+    reader_batches_ahead: int = Field(4, ge=1, le=64)
+    """With ``reader: process``, how many polled batches the child may hold unscored."""
     session_timeout_ms: int = Field(10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(2_000, ge=100, le=60_000)
     max_poll_records: int = Field(5_000, ge=1, le=1_000_000)

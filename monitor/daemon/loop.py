@@ -38,6 +38,7 @@ from monitor.daemon.exceptions import DeliveryError
 from monitor.daemon.health import watch_kafka
 from monitor.daemon.partitions import Partitions
 from monitor.detection import DETECTORS, BatchOutcome, Detector
+from monitor.kafka.listener import callable_from_listener
 from monitor.metrics.daemon import DaemonMetrics
 from monitor.records import Point, RecordRejected, RecordSkipped, get_decoder
 from monitor.records.base import Decoder
@@ -149,7 +150,7 @@ class Daemon:
     def run(self) -> int:
         """Consume until :attr:`stop` is set; return the process exit code."""
         kafka = self.config.kafka
-        listener = _Rebalance(self.partitions)
+        listener = callable_from_listener(_Rebalance(self.partitions), self.consumer)
         if kafka.topic_pattern is not None:
             self.consumer.subscribe(pattern=kafka.topic_pattern, listener=listener)
         else:

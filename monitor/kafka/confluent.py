@@ -27,6 +27,7 @@ from kafka.structs import OffsetAndMetadata
 from monitor.config.schema import KafkaConfig
 from monitor.kafka.client import librdkafka_settings
 from monitor.kafka.exceptions import KafkaClientError
+from monitor.kafka.record import ConsumerRecord
 
 log = logging.getLogger("monitor.kafka.confluent")
 
@@ -38,24 +39,6 @@ STATISTICS_INTERVAL_MS = 1000
 
 FETCH_MAX_BYTES = 52_428_800
 MAX_PARTITION_FETCH_BYTES = 10_485_760
-
-
-class ConsumerRecord(NamedTuple):
-    """One consumed record, with the attributes of kafka-python's ``ConsumerRecord`` the
-    daemon reads.
-
-    >>> record = ConsumerRecord("metrics", 0, 42, b"cpu", b'{"stream": "cpu"}', 1700000000000)
-    >>> record.topic, record.partition, record.offset, record.key
-    ('metrics', 0, 42, b'cpu')
-    """
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
-    """Milliseconds since the epoch (-1 when the record has none)."""
 
 
 class RecordMetadata(NamedTuple):

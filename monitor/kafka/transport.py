@@ -25,7 +25,9 @@ FAST_EXTRA_HINT = "pip install 'monitor[fast]'"
 
 
 def build_clients(config: MonitorConfig) -> tuple[Consumer, Producer]:
-    """The daemon's consumer and producer, from the library ``kafka.transport`` names.
+    """The daemon's consumer and producer, from the library ``kafka.transport`` names;
+    with ``kafka.reader: process`` the consumer runs in a child process
+    (:class:`~monitor.kafka.reader.ProcessConsumer`).
 
     Raises :class:`~monitor.kafka.exceptions.KafkaSetupError` when ``confluent`` is
     chosen and confluent-kafka is not installed, or when kafka-python's clients cannot
@@ -33,27 +35,71 @@ def build_clients(config: MonitorConfig) -> tuple[Consumer, Producer]:
     with that message.
 
     >>> from monitor.config import MonitorConfig
-    >>> kafka = {"transport": "confluent", "bootstrap_servers": "127.0.0.1:9"}
+    >>> kafka = {"transport": "confluent", "bootstrap_servers": "127.0.0.1:9", "reader": "inline"}
     >>> consumer, producer = build_clients(MonitorConfig.model_validate({"kafka": kafka}))
     >>> type(consumer).__name__, type(producer).__name__
     ('ConfluentConsumer', 'ConfluentProducer')
     >>> consumer.close(autocommit=False); producer.close(timeout=0)
+    >>> kafka["reader"] = "process"
+    >>> consumer, producer = build_clients(MonitorConfig.model_validate({"kafka": kafka}))
+    >>> type(consumer).__name__, type(producer).__name__
+    ('ProcessConsumer', 'ConfluentProducer')
+    >>> consumer.close(autocommit=False); producer.close(timeout=0)
     """
+    producer = build_producer(config)
+    if config.kafka.reader == "process":
+        from monitor.kafka.reader import ProcessConsumer
+
+        try:
+            return ProcessConsumer(config), producer
+        except BaseException:
+            producer.close(timeout=0)  # type: ignore[attr-defined]
+            raise
+    try:
+        return build_consumer(config), producer
+    except BaseException:
+        producer.close(timeout=0)  # type: ignore[attr-defined]
+        raise
+
+
+def build_consumer(config: MonitorConfig) -> Consumer:
+    """The consumer of ``kafka.transport``, in this process."""
     kafka = config.kafka
     if kafka.transport == "confluent":
-        if importlib.util.find_spec("confluent_kafka") is None:
-            raise KafkaSetupError(
-                "kafka.transport is 'confluent' but the confluent-kafka package is not "
-                f"installed: {FAST_EXTRA_HINT}"
-            )
-        from monitor.kafka.confluent import ConfluentConsumer, ConfluentProducer
+        _need_confluent()
+        from monitor.kafka.confluent import ConfluentConsumer
 
-        return ConfluentConsumer.from_config(kafka), ConfluentProducer.from_config(kafka)
+        return ConfluentConsumer.from_config(kafka)
     try:
-        consumer = KafkaConsumer(**consumer_settings(kafka))
-        return consumer, KafkaProducer(**producer_settings(kafka))
+        return KafkaConsumer(**consumer_settings(kafka))
     except KafkaError as exc:  # kafka-python bootstraps in the constructor
+        raise _unreachable(config, exc) from exc
+
+
+def build_producer(config: MonitorConfig) -> Producer:
+    """The producer of ``kafka.transport``."""
+    kafka = config.kafka
+    if kafka.transport == "confluent":
+        _need_confluent()
+        from monitor.kafka.confluent import ConfluentProducer
+
+        return ConfluentProducer.from_config(kafka)
+    try:
+        return KafkaProducer(**producer_settings(kafka))
+    except KafkaError as exc:
+        raise _unreachable(config, exc) from exc
+
+
+def _need_confluent() -> None:
+    if importlib.util.find_spec("confluent_kafka") is None:
         raise KafkaSetupError(
-            f"cannot connect to Kafka at {kafka.bootstrap_servers}: {exc} (check the "
-            "address, kafka.security_protocol, TLS files and SASL credentials)"
-        ) from exc
+            "kafka.transport is 'confluent' but the confluent-kafka package is not "
+            f"installed: {FAST_EXTRA_HINT}"
+        )
+
+
+def _unreachable(config: MonitorConfig, exc: KafkaError) -> KafkaSetupError:
+    return KafkaSetupError(
+        f"cannot connect to Kafka at {config.kafka.bootstrap_servers}: {exc} (check the "
+        "address, kafka.security_protocol, TLS files and SASL credentials)"
+    )

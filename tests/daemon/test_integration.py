@@ -26,12 +26,18 @@ from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
 pytestmark = pytest.mark.integration
 
 TRANSPORTS = ("kafka-python", "confluent")
+CLIENTS = [
+    {"transport": transport, "reader": reader}
+    for reader in ("process", "inline")
+    for transport in TRANSPORTS
+]
 
 
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> str:
-    """Each client library of ``kafka.transport``: the tests asking for it run with both."""
-    return request.param
+@pytest.fixture(params=CLIENTS, ids=lambda c: f"{c['transport']}-{c['reader']}")
+def clients(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Each client library of ``kafka.transport``, read in a child process and inline:
+    the tests asking for it run with all four."""
+    return dict(request.param)
 
 
 WARMUP = 300
@@ -85,7 +91,7 @@ def expected_reason(payload: bytes, reason: str) -> str:
 
 
 @pytest.fixture
-def setup(broker, topic_name, transport):
+def setup(broker, topic_name, clients):
     events, dead = f"{topic_name}-events", f"{topic_name}-dlq"
     ensure_topics(broker.bootstrap_servers, {topic_name: 3, events: 3, dead: 1})
     port = free_port()
@@ -95,7 +101,7 @@ def setup(broker, topic_name, transport):
                 "kafka": {
                     "bootstrap_servers": broker.bootstrap_servers,
                     "group_id": f"{topic_name}-group",
-                    "transport": transport,
+                    **clients,
                     "topics": [topic_name],
                     **TEST_CONSUMER,
                     "max_record_bytes": MAX_RECORD_BYTES,
@@ -205,7 +211,7 @@ def test_planted_anomalies_come_out_as_events_and_gauges(broker, setup, read_top
     assert total(samples, "monitor_batch_duration_seconds_count") >= 1
 
 
-def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_name, transport):
+def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_name, clients):
     import re
 
     topics = [f"{topic_name}.a", f"{topic_name}.b"]
@@ -223,7 +229,7 @@ def test_topic_pattern_subscription_consumes_every_matching_topic(broker, topic_
                 "kafka": {
                     "bootstrap_servers": broker.bootstrap_servers,
                     "group_id": f"{topic_name}-group",
-                    "transport": transport,
+                    **clients,
                     "topic_pattern": re.escape(topic_name) + r"\..*",
                     **TEST_CONSUMER,
                 },

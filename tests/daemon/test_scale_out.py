@@ -43,9 +43,10 @@ def counter(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
+@pytest.mark.parametrize("reader", ["process", "inline"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_two_daemons_split_the_partitions_and_score_each_stream_once(
-    broker, topic_name, tmp_path, transport
+    broker, topic_name, tmp_path, transport, reader
 ):
     bootstrap = broker.bootstrap_servers
     ensure_topics(bootstrap, {topic_name: PARTITIONS})
@@ -57,6 +58,7 @@ def test_two_daemons_split_the_partitions_and_score_each_stream_once(
                     "group_id": f"{topic_name}-group",
                     "topics": [topic_name],
                     "transport": transport,
+                    "reader": reader,
                     **TEST_CONSUMER,
                 },
                 "events": {"topic": f"{topic_name}-events", "log": False},

@@ -15,12 +15,19 @@ from monitor.kafka.transport import build_clients
 
 def config(transport: str, bootstrap_servers: str = "127.0.0.1:9") -> MonitorConfig:
     return MonitorConfig.model_validate(
-        {"kafka": {"transport": transport, "bootstrap_servers": bootstrap_servers}}
+        {
+            "kafka": {
+                "transport": transport,
+                "bootstrap_servers": bootstrap_servers,
+                "reader": "inline",
+            }
+        }
     )
 
 
-def test_default_transport_is_kafka_python() -> None:
+def test_default_transport_is_kafka_python_read_in_a_child_process() -> None:
     assert MonitorConfig().kafka.transport == "kafka-python"
+    assert MonitorConfig().kafka.reader == "process"
 
 
 @pytest.mark.integration

@@ -1,0 +1,604 @@
+"""Read Kafka in a child process, so that reading and scoring use two cores.
+
+A Python consumer spends most of its time in the client library (kafka-python parses
+every record batch in Python), and the daemon's scoring needs the same interpreter.
+With ``kafka.reader: process`` the consumer of ``kafka.transport`` lives in a child
+process that polls ahead of the daemon, while the daemon decodes and scores the
+batches already read. :class:`ProcessConsumer` is the daemon's side: it has the
+methods of the daemon's ``Consumer`` protocol and turns them into messages to the
+child (:func:`read_in_child`).
+
+What stays exactly as with a consumer in the daemon's own process:
+
+* order: the child's batches and rebalance callbacks reach the daemon in the order
+  they happened; a rebalance listener runs in the daemon between two batches, after
+  every batch read before it is processed, and the child's consumer waits inside its
+  callback until the listener is done (so a revoked partition is checkpointed and
+  committed while still owned, and ``seek`` in ``on_partitions_assigned`` sets where a
+  new partition starts);
+* commits made by a listener and by :meth:`ProcessConsumer.close` are synchronous and
+  raise on failure;
+* poll errors (``KafkaError``) are raised by :meth:`ProcessConsumer.poll`.
+
+What differs:
+
+* the child reads at most ``kafka.reader_batches_ahead`` batches ahead of the daemon;
+  lag and positions (:meth:`~ProcessConsumer.position`) are those of the child;
+* commits made between batches are sent without waiting: the child commits them in
+  order and, when a commit fails (an outage), retries the latest offsets every second
+  until one succeeds or the partition is revoked;
+* the child's log lines are handled by the daemon's loggers (same names and levels).
+
+If the child dies, :meth:`~ProcessConsumer.poll` raises :class:`ReaderFailed` and the
+daemon stops: the records since the last commit are replayed by the next owner.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import logging.handlers
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+
+from monitor.config.schema import MonitorConfig
+from monitor.exceptions import MonitorError
+from monitor.kafka.exceptions import KafkaSetupError
+from monitor.kafka.listener import callable_from_listener
+from monitor.kafka.record import ConsumerRecord
+
+log = logging.getLogger("monitor.kafka.reader")
+
+STATUS_INTERVAL_S = 1.0
+"""How often an idle child reports its assignment, positions and end offsets."""
+
+COMMIT_RETRY_S = 1.0
+"""How often the child retries offsets whose commit failed."""
+
+START_TIMEOUT_S = 120.0
+"""Longest wait for the child to build its consumer (kafka-python bootstraps there)."""
+
+CLOSE_TIMEOUT_S = 60.0
+"""Longest wait for the child to leave the group and exit."""
+
+Partition = tuple[str, int]
+Status = dict[Partition, tuple[int | None, int | None]]
+"""Each assigned partition -> (end offset, position) as the child last saw them."""
+
+
+class ReaderFailed(MonitorError):
+    """The reading child process died or stopped answering."""
+
+
+class ProcessConsumer:
+    """A consumer of ``kafka.transport`` running in a child process, with the daemon's
+    ``Consumer`` methods (see the module docstring for the differences).
+
+    Examples
+    --------
+    >>> from monitor.config import MonitorConfig
+    >>> config = MonitorConfig.model_validate(
+    ...     {"kafka": {"bootstrap_servers": "127.0.0.1:9", "transport": "confluent"}}
+    ... )
+    >>> consumer = ProcessConsumer(config)
+    >>> consumer.assignment(), consumer.poll(timeout_ms=10)
+    (set(), {})
+    >>> consumer.close(autocommit=False)
+    """
+
+    def __init__(self, config: MonitorConfig) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        self._logs: Any = context.Queue()
+        self._last_read: Any = context.Value("d", math.nan, lock=False)
+        self._process = context.Process(
+            target=read_in_child,
+            args=(
+                child_conn,
+                config.model_dump_json(),
+                self._logs,
+                logging.getLogger().getEffectiveLevel(),
+                self._last_read,
+            ),
+            name="monitor-reader",
+            daemon=True,
+        )
+        self._log_listener = logging.handlers.QueueListener(self._logs, _ForwardedLog())
+        self._log_listener.start()
+        self._process.start()
+        child_conn.close()
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._listener: Any = None
+        self._status: Status = {}
+        self._partitions: dict[Partition, TopicPartition] = {}
+        self._next_id = 0
+        self._closed = False
+        try:
+            reply = self._receive(START_TIMEOUT_S)
+            if reply[0] == "setup_failed":
+                raise KafkaSetupError(reply[1])
+            if reply[0] != "started":
+                raise ReaderFailed(f"unexpected first message from the reader: {reply[0]}")
+        except BaseException:
+            self._stop_child()
+            raise
+
+    # The Consumer protocol ----------------------------------------------------------------
+
+    def subscribe(self, topics: Any = (), pattern: Any = None, listener: Any = None) -> None:
+        """Subscribe the child's consumer; ``listener`` runs here, inside :meth:`poll`."""
+        self._listener = listener
+        names = [topics] if isinstance(topics, str) else list(topics)
+        self._call("subscribe", names, pattern, listener is not None)
+
+    def poll(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next batch the child read, waiting up to ``timeout_ms`` for it.
+
+        Rebalance callbacks that come first are run (through the subscribed listener)
+        before. ``max_records`` is the child's ``kafka.max_poll_records``.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            message = self._next(deadline)
+            if message is None:
+                return {}
+            kind = message[0]
+            if kind == "batch":
+                self._send("ack")
+                self._status = message[2]
+                return self._records(message[1])
+            if kind == "status":
+                self._status = message[1]
+            elif kind in ("revoked", "assigned"):
+                self._rebalance(kind, message[1])
+            elif kind == "failed":
+                raise message[1]
+            else:
+                raise ReaderFailed(f"unexpected message from the reader: {kind}")
+
+    def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
+        """Commit ``offsets`` (or the child's positions when None).
+
+        Inside a rebalance listener, synchronously (raising the client's error);
+        otherwise the child commits them in order, retrying failures (module docstring).
+        """
+        plain = None if offsets is None else dict(offsets)
+        if self._in_listener:
+            self._call("commit", plain)
+        else:
+            self._send("commit_later", plain)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Consume ``partition`` from ``offset`` on."""
+        self._call("seek", TopicPartition(partition.topic, partition.partition), offset)
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions assigned to the child's consumer, as it last reported."""
+        return {self._partition(key) for key in self._status}
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """The partition's end offset as the child last saw it; None when unknown."""
+        return self._status.get((partition.topic, partition.partition), (None, None))[0]
+
+    def position(self, partition: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        """The child's next offset to read from ``partition`` (ahead of the daemon by the
+        batches in flight); None when unknown."""
+        return self._status.get((partition.topic, partition.partition), (None, None))[1]
+
+    def last_read(self) -> float | None:
+        """When (``time.monotonic``) the child's consumer last read from a broker."""
+        value = float(self._last_read.value)
+        return value if math.isfinite(value) else None
+
+    def close(self, autocommit: bool = True) -> None:
+        """Close the child's consumer (leaving the group) and wait for the child to exit."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._process.is_alive():
+                self._call("close", autocommit, timeout=CLOSE_TIMEOUT_S)
+        except (ReaderFailed, KafkaError, OSError) as exc:
+            log.warning("the reader did not close cleanly: %s", exc)
+        finally:
+            self._stop_child()
+
+    # Messages -----------------------------------------------------------------------------
+
+    _in_listener = False
+
+    def _send(self, *message: Any) -> None:
+        try:
+            self._conn.send(message)
+        except OSError as exc:
+            raise self._failed(f"cannot reach the reader: {exc}") from exc
+
+    def _call(self, *request: Any, timeout: float | None = None) -> Any:
+        """Send a request and wait for its reply; messages that come first are kept for
+        :meth:`poll`, and rebalance callbacks (while closing) run here."""
+        self._next_id += 1
+        call_id = self._next_id
+        self._send("call", call_id, *request)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            message = self._receive(None if deadline is None else deadline - time.monotonic())
+            kind = message[0]
+            if kind == "reply" and message[1] == call_id:
+                if message[2] is not None:
+                    raise message[2]
+                return message[3]
+            if kind in ("revoked", "assigned") and request[0] == "close":
+                self._rebalance(kind, message[1])
+            elif kind != "reply":
+                self._queue.append(message)
+
+    def _next(self, deadline: float) -> tuple[Any, ...] | None:
+        if self._queue:
+            return self._queue.popleft()
+        remaining = max(deadline - time.monotonic(), 0.0)
+        if not self._conn.poll(remaining):
+            self._check_alive()
+            return None
+        return self._receive(0)
+
+    def _receive(self, timeout: float | None) -> tuple[Any, ...]:
+        """The next message; raises :class:`ReaderFailed` if none comes in ``timeout`` s."""
+        waited = 0.0
+        while not self._conn.poll(1.0 if timeout is None else min(1.0, max(timeout - waited, 0))):
+            self._check_alive()
+            waited += 1.0
+            if timeout is not None and waited >= timeout:
+                raise self._failed(f"no answer from the reader in {timeout:.0f}s")
+        try:
+            message: tuple[Any, ...] = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._process.join(timeout=1.0)
+            raise self._failed(
+                f"the reader exited with code {self._process.exitcode} ({exc!r})"
+            ) from exc
+        return message
+
+    def _check_alive(self) -> None:
+        if not self._process.is_alive():
+            raise self._failed(f"the reader exited with code {self._process.exitcode}")
+
+    def _failed(self, why: str) -> ReaderFailed:
+        self._closed = True
+        return ReaderFailed(why)
+
+    def _rebalance(self, kind: str, partitions: list[Partition]) -> None:
+        """Run the listener for a callback of the child's consumer, which waits for it."""
+        moved = {self._partition(key) for key in partitions}
+        self._in_listener = True
+        try:
+            if self._listener is not None:
+                if kind == "revoked":
+                    self._listener.on_partitions_revoked(moved)
+                else:
+                    self._listener.on_partitions_assigned(moved)
+        finally:
+            self._in_listener = False
+            self._send("listener_done")
+
+    def _records(
+        self, parts: list[tuple[str, int, list[Any], list[Any], list[Any], list[Any]]]
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        batch = {}
+        for topic, number, offsets, keys, values, timestamps in parts:
+            n = len(offsets)
+            batch[self._partition((topic, number))] = list(
+                map(ConsumerRecord, [topic] * n, [number] * n, offsets, keys, values, timestamps)
+            )
+        return batch
+
+    def _partition(self, key: Partition) -> TopicPartition:
+        partition = self._partitions.get(key)
+        if partition is None:
+            partition = self._partitions[key] = TopicPartition(*key)
+        return partition
+
+    def _stop_child(self) -> None:
+        self._process.join(timeout=CLOSE_TIMEOUT_S if self._process.is_alive() else 0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._conn.close()
+        self._log_listener.stop()
+        self._logs.close()
+        self._logs.join_thread()
+
+
+class _ForwardedLog(logging.Handler):
+    """Hands a log record of the child to the daemon's logger of the same name."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does it
+        pass
+
+
+# The child -------------------------------------------------------------------------------
+
+
+def read_in_child(
+    conn: Connection, config_json: str, logs: Any, log_level: int, last_read: Any
+) -> None:
+    """The child's main: build the consumer, then read ahead and answer the daemon."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_with_parent()
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+    root.setLevel(log_level)
+    config = MonitorConfig.model_validate_json(config_json)
+    from monitor.kafka.transport import build_consumer
+
+    try:
+        consumer = build_consumer(config)
+    except KafkaSetupError as exc:
+        conn.send(("setup_failed", str(exc)))
+        return
+    conn.send(("started",))
+    # Every poll allocates many short-lived records: collect young objects less eagerly,
+    # as the daemon does (monitor.daemon.runner.run_daemon).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    _Reader(conn, consumer, config, last_read).run()
+
+
+class _Reader:
+    """The child's loop: poll while fewer than ``kafka.reader_batches_ahead`` batches are
+    unread by the daemon, and serve the daemon's requests in between."""
+
+    def __init__(self, conn: Connection, consumer: Any, config: MonitorConfig, last_read: Any):
+        from monitor.daemon.health import client_last_read
+
+        self.conn = conn
+        self.consumer = consumer
+        self.kafka = config.kafka
+        self.ahead = 0
+        self.subscribed = False
+        self.done = False
+        self.closed = False
+        self.listener_done = False
+        self.pending: dict[TopicPartition, Any] = {}
+        """Offsets committed between batches and not acknowledged by the cluster yet."""
+        self.retry_at = math.inf
+        self.status_at = 0.0
+        reads = client_last_read(consumer)
+        if reads is not None:
+            _watch_last_read(reads, last_read, lambda: self.done)
+
+    def run(self) -> None:
+        try:
+            while not self.done:
+                self.serve(0.0 if self.may_poll() else 0.05)
+                if self.done:
+                    break
+                if self.pending and time.monotonic() >= self.retry_at:
+                    self.commit_pending()
+                if self.may_poll():
+                    self.read()
+                elif time.monotonic() >= self.status_at:
+                    self.send("status", self.status())
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self.done = True  # the daemon is gone
+        finally:
+            if not self.closed:
+                try:
+                    self.consumer.close(autocommit=False)
+                except Exception:  # noqa: BLE001 - exiting anyway
+                    pass
+
+    def may_poll(self) -> bool:
+        return self.subscribed and self.ahead < self.kafka.reader_batches_ahead
+
+    def read(self) -> None:
+        try:
+            batch = self.consumer.poll(timeout_ms=min(self.kafka.poll_timeout_ms, 100))
+        except KafkaError as exc:
+            self.send("failed", exc)
+            return
+        if batch:
+            parts = [
+                (
+                    key.topic,
+                    key.partition,
+                    [r.offset for r in records],
+                    [r.key for r in records],
+                    [r.value for r in records],
+                    [r.timestamp for r in records],
+                )
+                for key, records in batch.items()
+            ]
+            self.ahead += 1
+            self.send("batch", parts, self.status())
+        elif time.monotonic() >= self.status_at:
+            self.send("status", self.status())
+
+    def status(self) -> Status:
+        self.status_at = time.monotonic() + STATUS_INTERVAL_S
+        status: Status = {}
+        for partition in self.consumer.assignment():
+            try:
+                position = self.consumer.position(partition, timeout_ms=0)
+            except Exception:  # noqa: BLE001 - unknown right after an assignment
+                position = None
+            status[(partition.topic, partition.partition)] = (
+                self.consumer.highwater(partition),
+                position,
+            )
+        return status
+
+    def send(self, *message: Any) -> None:
+        self.conn.send(message)
+
+    def serve(self, wait: float) -> None:
+        """Answer every request that is waiting, the first waiting up to ``wait`` s."""
+        while self.conn.poll(wait):
+            wait = 0.0
+            self.handle(self.conn.recv())
+            if self.done:
+                return
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ack":
+            self.ahead -= 1
+        elif kind == "commit_later":
+            self.commit_later(message[1])
+        elif kind == "listener_done":
+            self.listener_done = True
+        elif kind == "call":
+            call_id, request, args = message[1], message[2], message[3:]
+            try:
+                result = getattr(self, f"call_{request}")(*args)
+            except Exception as exc:  # noqa: BLE001 - raised again in the daemon
+                self.send("reply", call_id, _picklable(exc), None)
+            else:
+                self.send("reply", call_id, None, result)
+        else:
+            raise ValueError(f"unknown request {kind!r}")
+
+    # Requests -----------------------------------------------------------------------------
+
+    def call_subscribe(self, topics: list[str], pattern: str | None, listen: bool) -> None:
+        listener = callable_from_listener(_Forward(self), self.consumer) if listen else None
+        if pattern is not None:
+            self.consumer.subscribe(pattern=pattern, listener=listener)
+        else:
+            self.consumer.subscribe(topics=topics, listener=listener)
+        self.subscribed = True
+
+    def call_commit(self, offsets: dict[TopicPartition, Any] | None) -> None:
+        if offsets is None:
+            self.consumer.commit()
+            return
+        for partition in offsets:
+            self.pending.pop(partition, None)
+        self.consumer.commit(offsets=offsets)
+
+    def call_seek(self, partition: TopicPartition, offset: int) -> None:
+        self.consumer.seek(partition, offset)
+
+    def call_close(self, autocommit: bool) -> None:
+        """Close the consumer; its last ``on_partitions_revoked`` runs in the daemon."""
+        if self.pending:
+            self.commit_pending()
+        try:
+            self.consumer.close(autocommit=autocommit)
+        finally:
+            self.closed = self.done = True
+
+    def commit_later(self, offsets: dict[TopicPartition, Any] | None) -> None:
+        if offsets is None:
+            offsets = {
+                p: position
+                for p in self.consumer.assignment()
+                if (position := self.consumer.position(p, timeout_ms=0)) is not None
+            }
+            from kafka.structs import OffsetAndMetadata
+
+            offsets = {p: OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+        self.pending.update(offsets)
+        self.commit_pending()
+
+    def commit_pending(self) -> None:
+        offsets, self.pending = self.pending, {}
+        try:
+            self.consumer.commit(offsets=offsets)
+        except KafkaError as exc:
+            log.warning("offset commit failed, retrying in %gs: %s", COMMIT_RETRY_S, exc)
+            self.pending = {**offsets, **self.pending}
+            self.retry_at = time.monotonic() + COMMIT_RETRY_S
+        else:
+            self.retry_at = math.inf
+
+    def wait_for_listener(self, kind: str, partitions: Any) -> None:
+        """Hand a rebalance callback to the daemon and serve its requests until its
+        listener is done."""
+        moved = [(p.topic, p.partition) for p in partitions]
+        if kind == "revoked":  # committed by the daemon's listener, or replayed
+            for p in partitions:
+                self.pending.pop(TopicPartition(p.topic, p.partition), None)
+        self.listener_done = False
+        self.send(kind, moved)
+        while not self.listener_done:
+            self.serve(1.0)
+
+
+class _Forward(ConsumerRebalanceListener):
+    """The child consumer's listener: passes each callback to the daemon and waits.
+
+    It reads the pipe while the loop's thread waits in the consumer's ``poll`` or
+    ``close`` (:func:`~monitor.kafka.listener.callable_from_listener`)."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.reader.wait_for_listener("revoked", revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.reader.wait_for_listener("assigned", assigned)
+
+
+def _exit_with_parent() -> None:
+    """End this process as soon as the daemon's process ends, whatever this one is doing
+    (a consumer can wait a long time inside ``poll``)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _watch_last_read(
+    reads: Callable[[], float | None], shared: Any, done: Callable[[], bool]
+) -> None:
+    """Copy the consumer's last read time to ``shared`` twice a second, in a thread (the
+    consumer's reads go on while the loop waits for the daemon)."""
+
+    def copy() -> None:
+        while not done():
+            at = reads()
+            if at is not None:
+                shared.value = at
+            time.sleep(0.5)
+
+    threading.Thread(target=copy, name="last-read", daemon=True).start()
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a ``KafkaError`` or ``MonitorError`` with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any pickling failure
+        kind = KafkaError if isinstance(exc, KafkaError) else MonitorError
+        return kind(f"{type(exc).__name__}: {exc}")
+    return exc

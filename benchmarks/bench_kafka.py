@@ -108,8 +108,8 @@ class Run:
     workdir: Path
     figures: dict[str, Any] = field(default_factory=dict)
     groups: int = 0
-    reader: str = "inline"
-    """``kafka.reader`` of the daemons: ``inline`` or ``process``."""
+    reader: str | None = None
+    """``kafka.reader`` of the daemons (``inline`` or ``process``); None: the default."""
 
     def config(self, transport: str, events_topic: str, metrics_port: int = 0) -> dict[str, Any]:
         """A daemon configuration: the defaults, on this run's broker, topic and a new group."""
@@ -120,7 +120,7 @@ class Run:
                 "group_id": f"bench-{self.groups}",
                 "topics": [self.topic],
                 "transport": transport,
-                "reader": self.reader,
+                **({} if self.reader is None else {"reader": self.reader}),
                 "session_timeout_ms": 6000,
                 "heartbeat_interval_ms": 1000,
             },

@@ -10,8 +10,9 @@ confluent-kafka and ``monitor.kafka.transport`` are there), it prints one line p
 
 1. ``client``: the bare client, consume + decode only (the daemon's decoder), records/s;
 2. ``daemon``: the full daemon, built like ``monitor run`` builds it (``build_daemon``,
-   default detectors), records/s from its first batch until it has scored every record,
-   produced the events, committed its offsets and stopped;
+   default detectors, the consumer in a child process unless ``--reader inline``),
+   records/s from its first batch until it has scored every record, produced the events,
+   committed its offsets and stopped;
 3. ``river``: the naive per-event river pipeline on the same records, in a fresh process
    (``river_pipeline.py``; a subset of the streams, which the line says);
 4. ``memory``: resident memory growth per stream at 10,000 and 100,000 streams with the
@@ -203,7 +204,10 @@ def main() -> None:
     parser.add_argument("--transports", nargs="+", choices=TRANSPORTS, default=list(TRANSPORTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--reader", choices=("inline", "process"), default=None, help="kafka.reader of the daemons"
+        "--reader",
+        choices=("inline", "process"),
+        default=None,
+        help="kafka.reader of the daemons (default: the configuration's default, process)",
     )
     parser.add_argument(
         "--skip", nargs="*", choices=("river", "memory", "live"), default=[], help="stages left out"
@@ -236,8 +240,7 @@ def main() -> None:
 
             timed("fill", functools.partial(fill, loader, topic, keys, payloads))
             run = Run(broker, topic, fleet, args.points, len(payloads), args.warmup, workdir)
-            if args.reader is not None:
-                run.reader = args.reader
+            run.reader = args.reader
             print(
                 f"data: {args.streams:,} streams x {args.points} points = {len(payloads):,} "
                 f"records ({sum(map(len, payloads)) / len(payloads):.0f} bytes each, {spikes:,} "

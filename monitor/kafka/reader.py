@@ -64,6 +64,9 @@ log = logging.getLogger("monitor.kafka.reader")
 STATUS_INTERVAL_S = 1.0
 """How often an idle child reports its assignment, positions and end offsets."""
 
+FAILED_POLL_PAUSE_S = 1.0
+"""How long the child serves the daemon's requests before polling again after a failure."""
+
 COMMIT_RETRY_S = 1.0
 """How often the child retries offsets whose commit failed."""
 
@@ -124,6 +127,8 @@ class ProcessConsumer:
         self._status: Status = {}
         self._partitions: dict[Partition, TopicPartition] = {}
         self._next_id = 0
+        self._in_listener = False
+        """True while the subscribed listener runs: its commits are synchronous."""
         self._closed = False
         try:
             reply = self._receive(START_TIMEOUT_S)
@@ -218,8 +223,6 @@ class ProcessConsumer:
             self._stop_child()
 
     # Messages -----------------------------------------------------------------------------
-
-    _in_listener = False
 
     def _send(self, *message: Any) -> None:
         try:
@@ -415,8 +418,9 @@ class _Reader:
     def read(self) -> None:
         try:
             batch = self.consumer.poll(timeout_ms=min(self.kafka.poll_timeout_ms, 100))
-        except KafkaError as exc:
-            self.send("failed", exc)
+        except KafkaError as exc:  # an outage: the daemon logs it; poll again in a while
+            self.send("failed", _picklable(exc))
+            self.serve(FAILED_POLL_PAUSE_S)
             return
         if batch:
             parts = [

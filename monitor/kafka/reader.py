@@ -16,8 +16,8 @@ What stays exactly as with a consumer in the daemon's own process:
   callback until the listener is done (so a revoked partition is checkpointed and
   committed while still owned, and ``seek`` in ``on_partitions_assigned`` sets where a
   new partition starts);
-* commits made by a listener and by :meth:`ProcessConsumer.close` are synchronous and
-  raise on failure;
+* commits made by a listener, commits of the child's own positions (``commit()``) and
+  :meth:`ProcessConsumer.close` are synchronous and raise on failure;
 * poll errors (``KafkaError``) are raised by :meth:`ProcessConsumer.poll`.
 
 What differs:
@@ -42,6 +42,7 @@ import math
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import threading
 import time
@@ -176,16 +177,16 @@ class ProcessConsumer:
                 raise ReaderFailed(f"unexpected message from the reader: {kind}")
 
     def commit(self, offsets: Mapping[TopicPartition, Any] | None = None) -> None:
-        """Commit ``offsets`` (or the child's positions when None).
+        """Commit ``offsets``, or (None) the child's positions.
 
-        Inside a rebalance listener, synchronously (raising the client's error);
-        otherwise the child commits them in order, retrying failures (module docstring).
+        Inside a rebalance listener, and for the child's positions, synchronously
+        (raising the client's error); otherwise the child commits them in order,
+        retrying failures (module docstring).
         """
-        plain = None if offsets is None else dict(offsets)
-        if self._in_listener:
-            self._call("commit", plain)
+        if self._in_listener or offsets is None:
+            self._call("commit", None if offsets is None else dict(offsets))
         else:
-            self._send("commit_later", plain)
+            self._send("commit_later", dict(offsets))
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         """Consume ``partition`` from ``offset`` on."""
@@ -513,16 +514,7 @@ class _Reader:
         finally:
             self.closed = self.done = True
 
-    def commit_later(self, offsets: dict[TopicPartition, Any] | None) -> None:
-        if offsets is None:
-            offsets = {
-                p: position
-                for p in self.consumer.assignment()
-                if (position := self.consumer.position(p, timeout_ms=0)) is not None
-            }
-            from kafka.structs import OffsetAndMetadata
-
-            offsets = {p: OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+    def commit_later(self, offsets: dict[TopicPartition, Any]) -> None:
         self.pending.update(offsets)
         self.commit_pending()
 
@@ -598,8 +590,6 @@ def _watch_last_read(
 
 def _picklable(exc: Exception) -> Exception:
     """``exc`` if it survives pickling, else a ``KafkaError`` or ``MonitorError`` with its text."""
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:  # noqa: BLE001 - any pickling failure

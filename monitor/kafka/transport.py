@@ -17,6 +17,7 @@ from kafka.errors import KafkaError
 from monitor.config.schema import MonitorConfig
 from monitor.kafka.client import consumer_settings, producer_settings
 from monitor.kafka.exceptions import KafkaSetupError
+from monitor.kafka.reader import ProcessConsumer
 
 if TYPE_CHECKING:
     from monitor.daemon.loop import Consumer, Producer
@@ -47,15 +48,9 @@ def build_clients(config: MonitorConfig) -> tuple[Consumer, Producer]:
     >>> consumer.close(autocommit=False); producer.close(timeout=0)
     """
     producer = build_producer(config)
-    if config.kafka.reader == "process":
-        from monitor.kafka.reader import ProcessConsumer
-
-        try:
-            return ProcessConsumer(config), producer
-        except BaseException:
-            producer.close(timeout=0)  # type: ignore[attr-defined]
-            raise
     try:
+        if config.kafka.reader == "process":
+            return ProcessConsumer(config), producer
         return build_consumer(config), producer
     except BaseException:
         producer.close(timeout=0)  # type: ignore[attr-defined]

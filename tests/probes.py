@@ -1,12 +1,14 @@
-"""Probing a running daemon from tests: its /metrics samples, and waiting for conditions."""
+"""Probing a running daemon from tests: its /metrics samples, its consumer group's committed
+offsets, and waiting for conditions."""
 
 from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -39,6 +41,18 @@ def scraped_total(port: int, name: str) -> float:
         return total(scrape(port), name)
     except OSError:
         return -1.0
+
+
+def committed_offsets(
+    bootstrap: str, group: str, topic: str, partitions: Iterable[int]
+) -> list[int | None]:
+    """The offsets ``group`` has committed for these partitions of ``topic`` (None where
+    it has committed none), read by a consumer that does not join the group."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return [reader.committed(TopicPartition(topic, p)) for p in partitions]
+    finally:
+        reader.close(autocommit=False)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.3) -> Any:

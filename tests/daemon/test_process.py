@@ -10,13 +10,13 @@ import sys
 import time
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.ports import free_port
 from monitor.replay import encode_native
 from tests.daemon_settings import TEST_CONSUMER
-from tests.probes import scraped_total
+from tests.probes import committed_offsets, scraped_total
 
 pytestmark = pytest.mark.integration
 
@@ -81,14 +81,7 @@ def test_sigterm_commits_everything_and_exits_zero(broker, topic_name, tmp_path,
     assert process.returncode == 0, output
     assert "received SIGTERM" in output and "stopped cleanly" in output
 
-    reader = KafkaConsumer(
-        bootstrap_servers=broker.bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    try:
-        partitions = [TopicPartition(topic_name, p) for p in (0, 1)]
-        committed = [reader.committed(p) for p in partitions]
-    finally:
-        reader.close(autocommit=False)
+    committed = committed_offsets(broker.bootstrap_servers, group, topic_name, [0, 1])
     # Exactly the n records produced are committed (the embedded broker's end_offsets
     # answer can trail the true end, so the produced count is the reference).
     assert all(c and c > 0 for c in committed)

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from monitor.config import MonitorConfig
@@ -32,7 +32,7 @@ from monitor.records import Point
 from monitor.replay import encode_native
 from monitor.state.checkpoints import CheckpointStore
 from tests.daemon_settings import TEST_CONSUMER
-from tests.probes import scraped_total, wait_for
+from tests.probes import committed_offsets, scraped_total, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,11 +97,8 @@ class Feed:
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return {p: reader.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)}
-    finally:
-        reader.close(autocommit=False)
+    offsets = committed_offsets(bootstrap, group, topic, range(partitions))
+    return {p: offset or 0 for p, offset in enumerate(offsets)}
 
 
 def delivered_event_ids(bootstrap: str, topic: str) -> list[str]:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from monitor.config import MonitorConfig
@@ -20,6 +20,7 @@ from monitor.kafka.admin import ensure_topics
 from monitor.replay import encode_native
 from tests.daemon.test_integration import TRANSPORTS
 from tests.daemon_settings import TEST_CONSUMER
+from tests.probes import committed_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -195,11 +196,9 @@ def test_revoked_partitions_are_committed_up_to_what_was_scored(
         assert wait_for(lambda: bool(partitions_of(daemons[1]))), "the second never joined"
         assert wait_for(lambda: len(partitions_of(daemons[0])) < PARTITIONS)
         time.sleep(2.0)  # time to read whatever it would replay
-        group = KafkaConsumer(bootstrap_servers=bootstrap, group_id=config.kafka.group_id)
-        try:
-            committed = [group.committed(TopicPartition(topic_name, n)) for n in range(PARTITIONS)]
-        finally:
-            group.close(autocommit=False)
+        committed = committed_offsets(
+            bootstrap, config.kafka.group_id, topic_name, range(PARTITIONS)
+        )
     finally:
         for daemon in daemons:
             daemon.stop.set()

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
@@ -33,7 +33,7 @@ from monitor.replay import encode_native
 from tests.daemon_settings import TEST_CONSUMER
 from tests.faults.daemon_process import DaemonProcess
 from tests.faults.proxy import TcpProxy
-from tests.probes import total, wait_for
+from tests.probes import committed_offsets, total, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,7 @@ class Feed:
 
 
 def committed(bootstrap: str, group: str, topic: str) -> int:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return sum(reader.committed(TopicPartition(topic, p)) or 0 for p in range(PARTITIONS))
-    finally:
-        reader.close(autocommit=False)
+    return sum(o or 0 for o in committed_offsets(bootstrap, group, topic, range(PARTITIONS)))
 
 
 def settings(bootstrap: str, topic: str, state_dir: Path, transport: str) -> dict:

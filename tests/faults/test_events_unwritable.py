@@ -25,7 +25,7 @@ from monitor.replay import encode_native
 from tests.daemon_settings import TEST_CONSUMER
 from tests.faults.daemon_process import DaemonProcess
 from tests.faults.proxy import TcpProxy
-from tests.probes import total, wait_for
+from tests.probes import committed_offsets, total, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,11 +52,7 @@ def produce(bootstrap: str, topic: str, values: list[float], start: int) -> list
 
 
 def committed(bootstrap: str, group: str, topic: str) -> int:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return reader.committed(TopicPartition(topic, 0)) or 0
-    finally:
-        reader.close(autocommit=False)
+    return committed_offsets(bootstrap, group, topic, [0])[0] or 0
 
 
 def read_all(bootstrap: str, topic: str) -> list[dict]:

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
@@ -21,6 +21,7 @@ from monitor.kafka.confluent import (
 )
 from monitor.kafka.exceptions import KafkaClientError
 from monitor.kafka.ports import free_port
+from tests.probes import committed_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -70,16 +71,6 @@ def poll_until(
         for partition, records in batch.items():
             collected.setdefault(partition, []).extend(records)
     return collected
-
-
-def committed(bootstrap_servers: str, group: str, partitions: list[TopicPartition]) -> list[Any]:
-    reader = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
-    )
-    try:
-        return [reader.committed(p) for p in partitions]
-    finally:
-        reader.close(autocommit=False)
 
 
 class Recorder(ConsumerRebalanceListener):
@@ -149,14 +140,17 @@ def test_consumer_group_listener_seek_commit_highwater_and_close(broker, topic_n
             assert consumer.position(partition) == len(written[partition.partition])
 
         consumer.commit()
-        assert committed(bootstrap, group, [p0, p1]) == [len(written[0]), len(written[1])]
+        assert committed_offsets(bootstrap, group, topic_name, [0, 1]) == [
+            len(written[0]),
+            len(written[1]),
+        ]
 
         # Seeking back re-reads; committing explicit offsets stores exactly those.
         consumer.seek(p0, 0)
         again = poll_until(consumer, lambda c: len(c.get(p0, [])) >= len(written[0]))
         assert [r.offset for r in again[p0]] == list(range(len(written[0])))
         consumer.commit({p0: OffsetAndMetadata(2, "checkpoint", -1)})
-        assert committed(bootstrap, group, [p0])[0] == 2
+        assert committed_offsets(bootstrap, group, topic_name, [0]) == [2]
 
         # A refused commit raises kafka-python's error, which the daemon retries on.
         missing = TopicPartition(f"{topic_name}-missing", 0)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from monitor.config import MonitorConfig
@@ -20,6 +20,7 @@ from monitor.kafka.reader import ProcessConsumer, ReaderFailed
 from monitor.kafka.record import ConsumerRecord
 from monitor.kafka.transport import build_clients
 from tests.daemon_settings import TEST_CONSUMER
+from tests.probes import committed_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +70,6 @@ def poll_until(
     return collected
 
 
-def committed(bootstrap: str, group: str, partitions: list[TopicPartition]) -> list[int | None]:
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return [reader.committed(p) for p in partitions]
-    finally:
-        reader.close(autocommit=False)
-
-
 class Recorder(ConsumerRebalanceListener):
     """Records the calls, each with the batches returned so far; on assignment seeks one
     partition to offset 5 and commits offset 3 of another (synchronously)."""
@@ -119,11 +112,11 @@ def test_reads_every_record_runs_the_listener_here_and_commits(broker, topic_nam
         assert [r.value for r in records[p1]] == written[1][3:]
         assert {r.topic for rs in records.values() for r in rs} == {topic_name}
         # The listener's commit is synchronous: in the group already.
-        assert committed(bootstrap, group, [p1]) == [3]
+        assert committed_offsets(bootstrap, group, topic_name, [1]) == [3]
         # A commit between batches is sent without waiting, and lands.
         consumer.commit({p0: OffsetAndMetadata(len(written[0]), "", -1)})
         deadline = time.monotonic() + 10
-        while committed(bootstrap, group, [p0]) != [len(written[0])]:
+        while committed_offsets(bootstrap, group, topic_name, [0]) != [len(written[0])]:
             assert time.monotonic() < deadline, "the commit between batches never landed"
             time.sleep(0.2)
         # Lag figures come from the child's last report.
@@ -150,7 +143,7 @@ def test_a_commit_before_close_is_in_the_group_when_close_returns(broker, topic_
         consumer.commit({p0: OffsetAndMetadata(17, "", -1)})
     finally:
         consumer.close(autocommit=False)
-    assert committed(bootstrap, group, [p0]) == [17]
+    assert committed_offsets(bootstrap, group, topic_name, [0]) == [17]
 
 
 def test_reads_at_most_the_allowed_batches_ahead(broker, topic_name):

@@ -481,7 +481,7 @@ class Detector:
             for component, state in self.components().items()
             for name, values in state.snapshot(rows).items()
         }
-        arrays["streams.last_ts"] = table.state.last_ts[rows].copy()
+        arrays["streams.last_ts"] = table.state.last_ts[rows]  # a copy (index array)
         return StreamSnapshot(
             keys=[table.keys[r] for r in rows.tolist()],
             names=[table.names[r] for r in rows.tolist()],

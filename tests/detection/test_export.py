@@ -70,3 +70,22 @@ def test_dropped_streams_are_forgotten_and_their_rows_reused():
     assert detector.state.count[1] == 0
     rows = detector.process([Point("new", (), 0.0, 1.0)]).scored.rows
     assert rows.tolist() == [1]
+
+
+def test_an_export_keeps_its_values_while_the_detector_learns_on():
+    # The daemon writes a checkpoint on a background thread while the loop scores the next
+    # batches: the exported arrays must be copies, not views of the live state.
+    detector = Detector(MonitorConfig())
+    detector.process(points(3, 0, 40))
+    rows = np.array([0, 1, 2])
+    snapshot = detector.export_streams(rows)
+    frozen = {name: values.copy() for name, values in snapshot.arrays.items()}
+    detector.process(points(3, 40, 80, spike_at=60))
+    changed = [
+        name
+        for name, values in detector.export_streams(rows).arrays.items()
+        if not np.array_equal(values, frozen[name])
+    ]
+    assert "forecaster.level" in changed
+    for name, values in snapshot.arrays.items():
+        np.testing.assert_array_equal(values, frozen[name], err_msg=name)

@@ -2,10 +2,10 @@
 
 Builds a detector with S warm streams (each fed ``--points`` points), then times
 ``--rounds`` checkpoint rounds as the daemon does them, one point learned between two:
-the copy of each partition's rows (the only part that pauses the loop, one partition
-per loop iteration; with the page faults of the copies, which cost far more in a busy
-daemon than here) and ``CheckpointStore.save`` with fsync (on the daemon's background
-thread); then one restore into a fresh detector
+the copy of each partition's rows (the only part that pauses the loop, one partition per
+loop iteration, into arrays reused from copy to copy; with the page faults of the round,
+which cost far more in a busy daemon than here) and ``CheckpointStore.save`` with fsync
+(on the daemon's background thread); then one restore into a fresh detector
 (``load_latest`` + ``import_streams``), and prints bytes on disk per stream.
 
     .venv/bin/python benchmarks/checkpoint.py --streams 10000 --partitions 12
@@ -63,21 +63,23 @@ def main() -> None:
         store = CheckpointStore(directory, "bench")
         rounds = []  # (copy seconds, longest pause, page faults, write seconds) per round
         rows = detector.streams.owned_by(range(args.partitions))
+        buffers = None
         for r in range(args.rounds):
-            snapshots, pauses = [], []
+            pauses, written, write_s = [], [], 0.0
             faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             for p in range(args.partitions):
+                # As the daemon: each copy goes into the same arrays once the last is written.
                 started = time.perf_counter()
-                snapshots.append(detector.export_streams(detector.streams.owned_by([p])))
+                part = detector.streams.owned_by([p])
+                if buffers is None or len(buffers["streams.last_ts"]) < len(part):
+                    buffers = detector.export_buffers(len(part) * 5 // 4 + 1)
+                snapshot = detector.export_streams(part, buffers)
                 pauses.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                written.append(store.save("metrics", p, 1000 + r, snapshot, models))
+                write_s += time.perf_counter() - started
             faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-            started = time.perf_counter()
-            written = [
-                store.save("metrics", p, 1000 + r, snapshot, models)
-                for p, snapshot in enumerate(snapshots)
-            ]
-            rounds.append((sum(pauses), max(pauses), faults, time.perf_counter() - started))
-            del snapshots
+            rounds.append((sum(pauses), max(pauses), faults, write_s))
             # The loop learns on between two rounds (the writes are done, as in the daemon).
             values = 50 + 10 * np.sin((args.points + r) / 10 + rows) + rng.normal(0, 1, len(rows))
             detector.process_arrays(rows, np.full(len(rows), 60.0 * (args.points + r)), values)

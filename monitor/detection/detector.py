@@ -19,6 +19,7 @@ For each point, in this order (each point is scored before it is learned):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,14 @@ class BatchOutcome:
     duplicate: np.ndarray
     over_capacity: np.ndarray
     disabled: np.ndarray
+
+
+def _section(buffers: Mapping[str, np.ndarray], component: str) -> dict[str, np.ndarray]:
+    """The arrays of ``component`` in flat ``"<component>.<array>"`` buffers, by array name."""
+    prefix = f"{component}."
+    return {
+        name[len(prefix) :]: values for name, values in buffers.items() if name.startswith(prefix)
+    }
 
 
 def _tail_threshold(t: ThresholdConfig, capacity: int) -> TailThreshold:
@@ -468,26 +477,48 @@ class Detector:
 
     # Checkpoints --------------------------------------------------------------------------------
 
-    def export_streams(self, rows: np.ndarray) -> StreamSnapshot:
+    def export_streams(
+        self, rows: np.ndarray, into: Mapping[str, np.ndarray] | None = None
+    ) -> StreamSnapshot:
         """Copies of everything learned about the streams in ``rows`` (live rows).
 
         The inverse is :meth:`import_streams`; the arrays are plain numpy (no objects),
-        so they can be saved with ``np.savez`` and loaded without pickle.
+        so they can be saved with ``np.savez`` and loaded without pickle. With ``into``
+        (from :meth:`export_buffers`, at least ``len(rows)`` rows) the arrays are views of
+        its first rows, valid until ``into`` is used again.
         """
         rows = np.asarray(rows, dtype=np.int64)
         table = self.streams
         arrays = {
             f"{component}.{name}": values
             for component, state in self.components().items()
-            for name, values in state.snapshot(rows).items()
+            for name, values in state.snapshot(
+                rows, None if into is None else _section(into, component)
+            ).items()
         }
-        arrays["streams.last_ts"] = table.state.last_ts[rows]  # a copy (index array)
+        arrays["streams.last_ts"] = (
+            table.state.last_ts[rows]  # a copy (index array)
+            if into is None
+            else np.take(
+                table.state.last_ts, rows, out=into["streams.last_ts"][: len(rows)], mode="clip"
+            )
+        )
         return StreamSnapshot(
             keys=[table.keys[r] for r in rows.tolist()],
             names=[table.names[r] for r in rows.tolist()],
             labels=[table.labels[r] for r in rows.tolist()],
             arrays=arrays,
         )
+
+    def export_buffers(self, rows: int) -> dict[str, np.ndarray]:
+        """Arrays for :meth:`export_streams` of up to ``rows`` streams, to be reused."""
+        buffers = {
+            f"{component}.{name}": values
+            for component, state in self.components().items()
+            for name, values in state.buffers(rows).items()
+        }
+        buffers["streams.last_ts"] = np.empty(rows, dtype=np.float64)
+        return buffers
 
     def import_streams(self, snapshot: StreamSnapshot, owner: int = -1) -> np.ndarray:
         """Install streams exported by :meth:`export_streams`; return their rows.

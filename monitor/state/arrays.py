@@ -101,13 +101,37 @@ class ArrayState:
         """Bytes held by all arrays."""
         return sum(a.nbytes for a in self._arrays.values())
 
-    def snapshot(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def snapshot(
+        self, rows: np.ndarray, out: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         """Copies of the given rows of every array (for checkpoints).
 
-        ``rows`` is an index array, so indexing copies already: one copy, not two (the
-        second, into fresh pages as well, doubled the loop's pause in a checkpoint round).
+        ``rows`` is an index array, so indexing copies already. With ``out`` (name ->
+        an array of at least ``len(rows)`` rows, see :meth:`buffers`) the copies go into
+        its first rows and views of them are returned: memory written before costs no
+        page faults, which make a copy into fresh memory several times slower.
+
+        >>> state = ArrayState({"mean": ArraySpec()}, capacity=4)
+        >>> state.mean[:] = [1.0, 2.0, 3.0, 4.0]
+        >>> out = state.buffers(3)
+        >>> state.snapshot(np.array([3, 1]), out)["mean"].tolist()
+        [4.0, 2.0]
         """
-        return {name: array[rows] for name, array in self._arrays.items()}
+        if out is None:
+            return {name: array[rows] for name, array in self._arrays.items()}
+        n = len(rows)
+        # mode="clip" (rows are valid) writes straight into out; "raise" buffers first.
+        return {
+            name: np.take(array, rows, axis=0, out=out[name][:n], mode="clip")
+            for name, array in self._arrays.items()
+        }
+
+    def buffers(self, rows: int) -> dict[str, np.ndarray]:
+        """Uninitialised arrays of ``rows`` rows, one per state array, for :meth:`snapshot`."""
+        return {
+            name: np.empty((rows, *spec.shape), dtype=spec.dtype)
+            for name, spec in self.specs.items()
+        }
 
     def restore(self, rows: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
         """Write rows previously taken with :meth:`snapshot` back in place.

@@ -4,6 +4,7 @@ The same behaviour against the real broker is in tests/daemon/test_restart.py.
 """
 
 import json
+import threading
 
 import numpy as np
 import orjson
@@ -166,17 +167,32 @@ def test_checkpoints_of_other_models_are_not_restored(tmp_path):
     assert [s.reason for s in skipped] == ["incompatible"]
 
 
-def test_a_checkpoint_round_copies_one_partition_per_loop_iteration(tmp_path):
+def test_a_checkpoint_round_copies_one_partition_at_a_time_into_the_same_arrays(tmp_path):
     clock = Clock()
     daemon, consumer, _ = make_daemon([], tmp_path, clock=clock)
     daemon.process_batch(batch(P0, 0, 10))
     daemon.process_batch(batch(P1, 0, 10, streams=("c",)))
     partitions = daemon.partitions
+    writer_busy = threading.Event()
+    partitions._writer.submit(writer_busy.wait, 10)  # P0's write waits behind this
     clock.now += 31.0
     partitions.commit_if_due()
+    ((key, offset, written),) = partitions._in_flight
+    assert (key, offset) == (P0, 20)
+    buffers = partitions._buffers
+    partitions.commit_if_due()  # P0 is not written yet: P1 is not copied over its arrays
     assert [key for key, _, _ in partitions._in_flight] == [P0]
-    partitions.commit_if_due()
-    assert P1 in [key for key, _, _ in partitions._in_flight]
+    writer_busy.set()
+    written.result(timeout=10)
+    partitions.commit_if_due()  # commits P0, copies P1 into the same arrays
+    assert consumer.committed == {P0: 20}
+    assert [key for key, _, _ in partitions._in_flight] == [P1]
+    assert partitions._buffers is buffers
     partitions.commit()
     assert consumer.committed == {P0: 20, P1: 10}
     partitions.close()
+    signature = model_signature(daemon.config)
+    for partition, streams in ((P0, ["a", "b"]), (P1, ["c"])):
+        checkpoint = store_of(daemon).load_latest("metrics", partition.partition, signature)
+        assert sorted(checkpoint.snapshot.keys) == streams
+        assert len(checkpoint.snapshot.arrays["forecaster.level"]) == len(streams)

@@ -89,3 +89,17 @@ def test_an_export_keeps_its_values_while_the_detector_learns_on():
     assert "forecaster.level" in changed
     for name, values in snapshot.arrays.items():
         np.testing.assert_array_equal(values, frozen[name], err_msg=name)
+
+
+def test_an_export_into_reused_arrays_equals_a_fresh_one():
+    detector = Detector(MonitorConfig())
+    detector.process(points(4, 0, 40))
+    buffers = detector.export_buffers(10)
+    for rows in (np.array([3, 0, 2]), np.array([1])):
+        fresh = detector.export_streams(rows)
+        reused = detector.export_streams(rows, into=buffers)
+        assert reused.keys == fresh.keys
+        assert reused.arrays.keys() == fresh.arrays.keys()
+        for name, values in fresh.arrays.items():
+            np.testing.assert_array_equal(reused.arrays[name], values, err_msg=name)
+            assert np.shares_memory(reused.arrays[name], buffers[name]), name

@@ -110,11 +110,13 @@ class Run:
     groups: int = 0
     reader: str | None = None
     """``kafka.reader`` of the daemons (``inline`` or ``process``); None: the default."""
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Section -> settings laid over every daemon configuration (``latency.py --set``)."""
 
     def config(self, transport: str, events_topic: str, metrics_port: int = 0) -> dict[str, Any]:
         """A daemon configuration: the defaults, on this run's broker, topic and a new group."""
         self.groups += 1
-        return {
+        config: dict[str, Any] = {
             "kafka": {
                 "bootstrap_servers": self.broker.bootstrap_servers,
                 "group_id": f"bench-{self.groups}",
@@ -130,6 +132,9 @@ class Run:
             "detector": {"warmup": self.warmup},
             "state": {"dir": str(self.workdir / f"state-{self.groups}")},
         }
+        for section, settings in self.overrides.items():
+            config.setdefault(section, {}).update(settings)
+        return config
 
 
 def fill(loader: Loader, topic: str, keys: list[bytes], payloads: list[bytes]) -> None:

@@ -152,6 +152,8 @@ class EventReader:
 @dataclass
 class LiveFigures:
     latencies_ms: list[float]
+    sent_s: list[float]
+    """When each spike of ``latencies_ms`` was produced, in seconds from the start."""
     planted: int
     produced: int
     rate: float
@@ -231,6 +233,7 @@ def live(
                 time.sleep(0.5)
 
         started = time.monotonic()
+        wall_start = time.time()
         while produced < len(payloads):
             elapsed = time.monotonic() - started
             if scraper is None and elapsed >= seconds:
@@ -258,11 +261,17 @@ def live(
     if code != 0:
         raise RuntimeError(f"the daemon child exited with {code}; see {child.log}")
     run.produced += produced
-    latencies = [
-        1000.0 * (reader.arrived[key] - sent)
+    timed = sorted(
+        (sent - wall_start, 1000.0 * (reader.arrived[key] - sent))
         for key, sent in sent_at.items()
         if key in reader.arrived
-    ]
+    )
     return LiveFigures(
-        latencies, len(sent_at), produced, rate, [1000 * s for s in scrape_times], body_size[0]
+        [latency for _, latency in timed],
+        [offset for offset, _ in timed],
+        len(sent_at),
+        produced,
+        rate,
+        [1000 * s for s in scrape_times],
+        body_size[0],
     )

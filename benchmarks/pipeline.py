@@ -21,7 +21,8 @@ confluent-kafka and ``monitor.kafka.transport`` are there), it prints one line p
    child process, live data arriving), median of ``--scrapes`` and the body size;
 6. ``latency``: records produced at half of (2)'s rate, with a planted spike every
    ``--spike-every`` records, to the daemon child process; the time from producing each spike
-   to the arrival of its anomaly event on the events topic (a separate consumer), p50/p99.
+   to the arrival of its anomaly event on the events topic (a separate consumer), p50/p99,
+   and the three slowest seconds (median/max of the spikes produced in each).
 
 (1) and (2) are repeated ``--repeat`` times (default 1, ``make bench`` 3; each with a fresh group;
 the transports take turns) and the best is reported with the spread. Every daemon here uses
@@ -160,6 +161,16 @@ def daemon_rate(run: Run, transport: str) -> tuple[float, int]:
 
 
 # Driver ----------------------------------------------------------------------------------
+
+
+def slowest_seconds(sent_s: list[float], latencies_ms: list[float], count: int = 3) -> str:
+    """The ``count`` seconds of the latency run with the highest maximum latency, as
+    ``second:median/max`` (a pause of the daemon shows as a slow second)."""
+    seconds = np.floor(np.asarray(sent_s)).astype(int)
+    lat = np.asarray(latencies_ms)
+    rows = [(s, float(np.median(lat[seconds == s])), lat[seconds == s].max()) for s in set(seconds)]
+    rows.sort(key=lambda row: -row[2])
+    return " ".join(f"{s}:{median:.0f}/{most:.0f}" for s, median, most in rows[:count])
 
 
 def spread(values: list[float]) -> str:
@@ -344,10 +355,12 @@ def main() -> None:
                     f"{', '.join(f'{s:.0f}' for s in result.scrape_ms)} ms), body "
                     f"{result.scrape_bytes:,} bytes, {args.streams:,} streams, live daemon"
                 )
+                by_second = slowest_seconds(result.sent_s, lat)
                 print(
                     f"(6) latency  {transport:<12} p50 {p50:.1f} ms p99 {p99:.1f} ms at "
                     f"{rate:,.0f} records/s ({len(lat)} of {result.planted} planted spikes "
-                    f"detected, {result.produced:,} records)"
+                    f"detected, {result.produced:,} records; slowest seconds, median/max ms: "
+                    f"{by_second})"
                 )
                 figures[transport].update(
                     {

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from bench_data import Fleet, load_average
 from bench_kafka import TRANSPORTS, Loader, Run, fill
-from live import live
+from live import by_second, live, show_seconds
 
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
@@ -82,14 +82,7 @@ def main() -> None:
         f"p90 {p90:.0f} ms p99 {p99:.0f} ms max {lat.max():.0f} ms "
         f"({len(lat)} of {result.planted} spikes detected; load average before {load_before})"
     )
-    seconds = np.floor(np.asarray(result.sent_s)).astype(int)
-    print(
-        "by second, median/max ms: "
-        + " ".join(
-            f"{s}:{np.median(lat[seconds == s]):.0f}/{lat[seconds == s].max():.0f}"
-            for s in np.unique(seconds)
-        )
-    )
+    print(f"by second, median/max ms: {show_seconds(by_second(result))}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 from bench_kafka import HAS_CONFLUENT, Loader, Run
 from kafka import KafkaConsumer, TopicPartition
@@ -159,6 +160,22 @@ class LiveFigures:
     rate: float
     scrape_ms: list[float]
     scrape_bytes: int
+
+
+def by_second(figures: LiveFigures) -> list[tuple[int, float, float]]:
+    """(second, median ms, max ms) of the spikes produced in each second of the run, in
+    time order: a pause of the daemon (a checkpoint round, say) shows as a slow second."""
+    seconds = np.floor(np.asarray(figures.sent_s)).astype(int)
+    latencies = np.asarray(figures.latencies_ms)
+    return [
+        (int(s), float(np.median(latencies[seconds == s])), float(latencies[seconds == s].max()))
+        for s in np.unique(seconds)
+    ]
+
+
+def show_seconds(rows: list[tuple[int, float, float]]) -> str:
+    """``second:median/max`` of each row of :func:`by_second`, in ms."""
+    return " ".join(f"{s}:{median:.0f}/{most:.0f}" for s, median, most in rows)
 
 
 def live_records(

@@ -58,7 +58,7 @@ import numpy as np
 from bench_data import Fleet, load_average, run_python, write_result
 from bench_kafka import TRANSPORTS, Loader, Run, fast_transport_ready, fill
 from kafka import KafkaConsumer
-from live import live
+from live import by_second, live, show_seconds
 from prometheus_client import CollectorRegistry
 
 from monitor.config import MonitorConfig
@@ -161,16 +161,6 @@ def daemon_rate(run: Run, transport: str) -> tuple[float, int]:
 
 
 # Driver ----------------------------------------------------------------------------------
-
-
-def slowest_seconds(sent_s: list[float], latencies_ms: list[float], count: int = 3) -> str:
-    """The ``count`` seconds of the latency run with the highest maximum latency, as
-    ``second:median/max`` (a pause of the daemon shows as a slow second)."""
-    seconds = np.floor(np.asarray(sent_s)).astype(int)
-    lat = np.asarray(latencies_ms)
-    rows = [(s, float(np.median(lat[seconds == s])), lat[seconds == s].max()) for s in set(seconds)]
-    rows.sort(key=lambda row: -row[2])
-    return " ".join(f"{s}:{median:.0f}/{most:.0f}" for s, median, most in rows[:count])
 
 
 def spread(values: list[float]) -> str:
@@ -355,12 +345,12 @@ def main() -> None:
                     f"{', '.join(f'{s:.0f}' for s in result.scrape_ms)} ms), body "
                     f"{result.scrape_bytes:,} bytes, {args.streams:,} streams, live daemon"
                 )
-                by_second = slowest_seconds(result.sent_s, lat)
+                slowest = sorted(by_second(result), key=lambda row: -row[2])[:3]
                 print(
                     f"(6) latency  {transport:<12} p50 {p50:.1f} ms p99 {p99:.1f} ms at "
                     f"{rate:,.0f} records/s ({len(lat)} of {result.planted} planted spikes "
                     f"detected, {result.produced:,} records; slowest seconds, median/max ms: "
-                    f"{by_second})"
+                    f"{show_seconds(slowest)})"
                 )
                 figures[transport].update(
                     {

@@ -49,6 +49,10 @@ class KafkaConfig(_Section):
     two cores (:mod:`monitor.kafka.reader`)."""
     reader_batches_ahead: int = Field(4, ge=1, le=64)
     """With ``reader: process``, how many polled batches the child may hold unscored."""
+    decode_in: Literal["auto", "reader", "daemon"] = "auto"
+    """With ``reader: process``, which process decodes the records: the reading child
+    (``reader``), the daemon (``daemon``), or ``auto``: the child with the confluent
+    transport, the daemon with kafka-python (:func:`monitor.kafka.reader.decodes_in_reader`)."""
     session_timeout_ms: int = Field(10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(2_000, ge=100, le=60_000)
     max_poll_records: int = Field(5_000, ge=1, le=1_000_000)

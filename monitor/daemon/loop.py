@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,8 +42,7 @@ from monitor.daemon.partitions import Partitions
 from monitor.detection import DETECTORS, BatchOutcome, Detector
 from monitor.kafka.listener import callable_from_listener
 from monitor.metrics.daemon import DaemonMetrics
-from monitor.records import Point, RecordRejected, RecordSkipped, get_decoder
-from monitor.records.base import Decoder
+from monitor.records.batch import BatchDecoder, DecodedColumns
 
 log = logging.getLogger("monitor.daemon")
 event_log = logging.getLogger("monitor.events")
@@ -59,7 +60,7 @@ class Consumer(Protocol):
     def subscribe(self, topics: Any = (), pattern: Any = None, listener: Any = None) -> None: ...
     def poll(
         self, timeout_ms: int = 0, max_records: int | None = None
-    ) -> Mapping[Any, list[Any]]: ...
+    ) -> Mapping[Any, Sequence[Any]]: ...
     def commit(self, offsets: Any = None) -> None: ...
     def seek(self, partition: Any, offset: int) -> None: ...
     def assignment(self) -> set[Any]: ...
@@ -86,16 +87,20 @@ class Outgoing:
 
 @dataclass
 class DecodedBatch:
-    """Points decoded from a batch, where each came from, and the rejections."""
+    """The points of a polled batch column by column, their owners, and the rejections."""
 
-    points: list[Point]
-    sources: list[Any]
-    """The record (topic, partition, offset, ...) each point came from."""
+    columns: DecodedColumns
     owners: np.ndarray
     """The owner number of each point's partition (:meth:`Partitions.owner`)."""
     rejected: list[tuple[str, str, Any]]
-    skipped: list[str] = field(default_factory=list)
-    """The reason of each record skipped as holding nothing to score (:class:`RecordSkipped`)."""
+    """(reason, detail, record) of each record rejected, in the batch's order."""
+    record: Callable[[int], Any]
+    """The record (topic, partition, offset, ...) at a position in the batch."""
+
+    @property
+    def skipped(self) -> list[str]:
+        """The reason of each record skipped as holding nothing to score."""
+        return self.columns.skipped
 
 
 class Daemon:
@@ -140,7 +145,10 @@ class Daemon:
         self.partitions = Partitions(
             config, self.detector, consumer, metrics, self.lock, clock=clock
         )
-        self._decoders: dict[str, Decoder] = {}
+        kafka = config.kafka
+        self._decode_values = BatchDecoder(
+            kafka.topic_formats, kafka.format, kafka.max_record_bytes
+        )
         self._lag_partitions: set[tuple[str, int]] = set()
         self._next_sweep = clock() + config.streams.eviction_interval_seconds
         self._limit_warned_at = -np.inf
@@ -196,8 +204,11 @@ class Daemon:
         """
         started = time.perf_counter()
         decoded = self.decode(batch)
+        columns = decoded.columns
         with self.lock:
-            outcome = self.detector.process(decoded.points, decoded.owners)
+            outcome = self.detector.process_columns(
+                columns.keys, columns.identities, columns.ts, columns.values, decoded.owners
+            )
             streams_tracked = len(self.detector.streams)
         outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)
         self._deliver(outgoing)
@@ -244,61 +255,49 @@ class Daemon:
     def decode(self, batch: Mapping[Any, Sequence[Any]]) -> DecodedBatch:
         """Decode and validate every record of a polled batch.
 
-        Collects the points with the record each came from and its partition's owner
-        number (see :meth:`Partitions.owner`), the rejections, and the reasons of the
-        records skipped as holding nothing to score (Prometheus NaN samples).
+        A batch read by the reader process comes decoded (its ``columns``); any other is
+        decoded here, the same way (:class:`~monitor.records.batch.BatchDecoder`). Then
+        the records holding a point more than ``streams.max_future_seconds`` past the
+        daemon's clock are rejected, and each point gets its partition's owner number
+        (see :meth:`Partitions.owner`).
         """
-        kafka = self.config.kafka
-        limit = kafka.max_record_bytes
+        columns: DecodedColumns | None = getattr(batch, "columns", None)
+        if columns is None:
+            columns = self._decode_values(
+                (partition.topic, [record.value for record in records])
+                for partition, records in batch.items()
+            )
         horizon = self.config.streams.max_future_seconds
-        latest = self.clock() + horizon
-        points: list[Point] = []
-        sources: list[Any] = []
-        rejected: list[tuple[str, str, Any]] = []
-        skipped: list[str] = []
-        numbers: list[int] = []
-        counts: list[int] = []
-        for partition, records in batch.items():
-            decoder = self._decoder(partition.topic)
-            before = len(points)
-            for record in records:
-                value = record.value
-                try:
-                    if not value:
-                        raise RecordRejected("empty", "the record has no value")
-                    if len(value) > limit:
-                        raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
-                    decoded = decoder(value)
-                    for point in decoded:
-                        if point.ts > latest:
-                            raise RecordRejected(
-                                "timestamp_in_future",
-                                f"ts {point.ts} is more than {horizon}s past the daemon's clock",
-                            )
-                except RecordSkipped as exc:
-                    skipped.append(exc.reason)
-                    continue
-                except RecordRejected as exc:
-                    rejected.append((exc.reason, exc.detail, record))
-                    continue
-                if len(decoded) == 1:
-                    points.append(decoded[0])
-                    sources.append(record)
-                else:
-                    points.extend(decoded)
-                    sources.extend([record] * len(decoded))
-            numbers.append(self.partitions.owner(partition))
-            counts.append(len(points) - before)
-        owners = np.repeat(np.asarray(numbers, dtype=np.int32), counts)
-        return DecodedBatch(points, sources, owners, rejected, skipped)
-
-    def _decoder(self, topic: str) -> Decoder:
-        decoder = self._decoders.get(topic)
-        if decoder is None:
-            kafka = self.config.kafka
-            decoder = get_decoder(kafka.topic_formats.get(topic, kafka.format))
-            self._decoders[topic] = decoder
-        return decoder
+        future = columns.ts > self.clock() + horizon
+        rejected = columns.rejected
+        if future.any():
+            first_future: dict[int, float] = {}
+            for position, ts in zip(
+                columns.records[future].tolist(), columns.ts[future].tolist(), strict=True
+            ):
+                first_future.setdefault(position, ts)
+            columns = columns.select(~np.isin(columns.records, list(first_future)))
+            rejected = sorted(
+                rejected
+                + [
+                    (
+                        "timestamp_in_future",
+                        f"ts {ts} is more than {horizon}s past the daemon's clock",
+                        position,
+                    )
+                    for position, ts in first_future.items()
+                ],
+                key=lambda rejection: rejection[2],
+            )
+        numbers = [self.partitions.owner(partition) for partition in batch]
+        owners = np.repeat(np.asarray(numbers, dtype=np.int32), columns.counts)
+        record = _RecordAt(list(batch.values()))
+        return DecodedBatch(
+            columns,
+            owners,
+            [(reason, detail, record(position)) for reason, detail, position in rejected],
+            record,
+        )
 
     def _dead_letters(self, rejected: list[tuple[str, str, Any]]) -> list[Outgoing]:
         for reason, detail, record in rejected[:MAX_LOGGED_REJECTIONS]:
@@ -346,16 +345,18 @@ class Daemon:
         now = self.clock()
         topic = self.config.events.topic
         out = []
+        columns = decoded.columns
         for i in flagged:
-            point = decoded.points[int(scored.index[i])]
-            record = decoded.sources[int(scored.index[i])]
+            point = int(scored.index[i])
+            name, labels = columns.identities[point]
+            record = decoded.record(int(columns.records[point]))
             row = int(scored.rows[i])
             event = AnomalyEvent(
                 stream=streams.keys[row],
-                name=point.name,
-                labels=point.labels,
-                ts=point.ts,
-                value=point.value,
+                name=name,
+                labels=labels,
+                ts=float(columns.ts[point]),
+                value=float(columns.values[point]),
                 expected=float(scored.expected[i]),
                 lower=float(scored.lower[i]),
                 upper=float(scored.upper[i]),
@@ -509,3 +510,15 @@ class _Rebalance(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((p.topic, p.partition) for p in assigned))
         self.partitions.on_assigned(assigned)
+
+
+class _RecordAt:
+    """The record at a position of a batch, partitions one after the other."""
+
+    def __init__(self, partitions: list[Sequence[Any]]) -> None:
+        self.partitions = partitions
+        self.starts = list(accumulate((len(records) for records in partitions), initial=0))
+
+    def __call__(self, position: int) -> Any:
+        i = bisect_right(self.starts, position) - 1
+        return self.partitions[i][position - self.starts[i]]

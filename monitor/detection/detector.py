@@ -19,7 +19,7 @@ For each point, in this order (each point is scored before it is learned):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,7 @@ from monitor.anomaly.suppress import PeakSuppression
 from monitor.anomaly.threshold import TailThreshold
 from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
-from monitor.detection.streams import StreamTable
+from monitor.detection.streams import Identities, StreamTable
 from monitor.records.base import Labels, Point, stream_key
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
@@ -224,14 +224,27 @@ class Detector:
         the point came from) marks who feeds each stream: see :meth:`export_streams`.
         """
         keys = [stream_key(p.name, p.labels) for p in points]
-        rows, created = self.streams.lookup(keys, _Identities(points))
+        ts = np.fromiter((p.ts for p in points), np.float64, len(points))
+        values = np.fromiter((p.value for p in points), np.float64, len(points))
+        return self.process_columns(keys, _Identities(points), ts, values, owners)
+
+    def process_columns(
+        self,
+        keys: Sequence[str],
+        identities: Identities,
+        ts: np.ndarray,
+        values: np.ndarray,
+        owners: np.ndarray | None = None,
+    ) -> BatchOutcome:
+        """As :meth:`process`, for points given column by column: each point's stream key,
+        its (name, labels) (read for new streams only), time and value
+        (:class:`~monitor.records.batch.DecodedColumns`)."""
+        rows, created = self.streams.lookup(keys, identities)
         if len(created):
             self._admit(created)
         if owners is not None:
             placed = rows >= 0
             self.streams.state.owner[rows[placed]] = owners[placed]
-        ts = np.fromiter((p.ts for p in points), np.float64, len(points))
-        values = np.fromiter((p.value for p in points), np.float64, len(points))
         return self.process_arrays(rows, ts, values)
 
     def process_arrays(self, rows: np.ndarray, ts: np.ndarray, values: np.ndarray) -> BatchOutcome:

@@ -3,10 +3,11 @@
 A Python consumer spends most of its time in the client library (kafka-python parses
 every record batch in Python), and the daemon's scoring needs the same interpreter.
 With ``kafka.reader: process`` the consumer of ``kafka.transport`` lives in a child
-process that polls ahead of the daemon, while the daemon decodes and scores the
-batches already read. :class:`ProcessConsumer` is the daemon's side: it has the
-methods of the daemon's ``Consumer`` protocol and turns them into messages to the
-child (:func:`read_in_child`).
+process that polls ahead of the daemon, while the daemon scores the batches already
+read. Records are decoded into columns (:class:`~monitor.records.batch.BatchDecoder`)
+by the child or by the daemon, as ``kafka.decode_in`` says (:func:`decodes_in_reader`).
+:class:`ProcessConsumer` is the daemon's side: it has the methods of the daemon's
+``Consumer`` protocol and turns them into messages to the child (:func:`read_in_child`).
 
 What stays exactly as with a consumer in the daemon's own process:
 
@@ -47,18 +48,19 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, overload
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 
-from monitor.config.schema import MonitorConfig
+from monitor.config.schema import KafkaConfig, MonitorConfig
 from monitor.exceptions import MonitorError
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.kafka.listener import callable_from_listener
 from monitor.kafka.record import ConsumerRecord
+from monitor.records.batch import BatchDecoder, DecodedColumns
 
 log = logging.getLogger("monitor.kafka.reader")
 
@@ -151,7 +153,7 @@ class ProcessConsumer:
 
     def poll(
         self, timeout_ms: int = 0, max_records: int | None = None
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+    ) -> dict[TopicPartition, Sequence[ConsumerRecord]]:
         """The next batch the child read, waiting up to ``timeout_ms`` for it.
 
         Rebalance callbacks that come first are run (through the subscribed listener)
@@ -166,7 +168,7 @@ class ProcessConsumer:
             if kind == "batch":
                 self._send("ack")
                 self._status = message[2]
-                return self._records(message[1])
+                return self._records(message[1], message[3])
             if kind == "status":
                 self._status = message[1]
             elif kind in ("revoked", "assigned"):
@@ -299,13 +301,14 @@ class ProcessConsumer:
             self._send("listener_done")
 
     def _records(
-        self, parts: list[tuple[str, int, list[Any], list[Any], list[Any], list[Any]]]
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        batch = {}
+        self,
+        parts: list[tuple[str, int, list[Any], list[Any], list[Any], list[Any]]],
+        columns: DecodedColumns | None,
+    ) -> ReadBatch:
+        batch = ReadBatch(columns)
         for topic, number, offsets, keys, values, timestamps in parts:
-            n = len(offsets)
-            batch[self._partition((topic, number))] = list(
-                map(ConsumerRecord, [topic] * n, [number] * n, offsets, keys, values, timestamps)
+            batch[self._partition((topic, number))] = _Records(
+                topic, number, offsets, keys, values, timestamps
             )
         return batch
 
@@ -324,6 +327,89 @@ class ProcessConsumer:
         self._log_listener.stop()
         self._logs.close()
         self._logs.join_thread()
+
+
+def decodes_in_reader(kafka: KafkaConfig) -> bool:
+    """Whether the reading child decodes the records (``kafka.decode_in``).
+
+    ``auto`` decodes there with the confluent transport, whose client leaves the child
+    mostly idle, and in the daemon with kafka-python, whose parsing in Python keeps the
+    child about as busy as the daemon (``benchmarks/pipeline.py``: decoding in the child
+    took confluent from about 217,000 to 262,000 records/s and kafka-python from about
+    188,000 down to 157,000).
+
+    >>> from monitor.config.schema import KafkaConfig
+    >>> decodes_in_reader(KafkaConfig(transport="confluent"))
+    True
+    >>> decodes_in_reader(KafkaConfig()), decodes_in_reader(KafkaConfig(decode_in="reader"))
+    (False, True)
+    """
+    if kafka.decode_in == "auto":
+        return kafka.transport == "confluent"
+    return kafka.decode_in == "reader"
+
+
+class ReadBatch(dict[TopicPartition, Sequence[ConsumerRecord]]):
+    """A batch the child read, by partition, with the child's decoding of its records
+    when it decodes them (:func:`decodes_in_reader`).
+
+    >>> import numpy as np
+    >>> from monitor.records.batch import DecodedColumns
+    >>> empty = DecodedColumns([], [], np.zeros(0), np.zeros(0), np.zeros(0, int), [], [], [])
+    >>> batch = ReadBatch(empty)
+    >>> batch[TopicPartition("metrics", 0)] = [ConsumerRecord("metrics", 0, 7, None, b"", -1)]
+    >>> len(batch), batch.columns.keys
+    (1, [])
+    """
+
+    def __init__(self, columns: DecodedColumns | None) -> None:
+        super().__init__()
+        self.columns = columns
+        """The points of every record, decoded (:class:`~monitor.records.batch.BatchDecoder`),
+        or None: the daemon decodes them."""
+
+
+class _Records(Sequence[ConsumerRecord]):
+    """One partition's records of a batch, each made into a :class:`ConsumerRecord` only
+    when asked for (the daemon asks for a few: the last, the rejected, the anomalous)."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offsets: list[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamps: list[int],
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offsets = offsets
+        self.keys = keys
+        self.values = values
+        self.timestamps = timestamps
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, i: int) -> ConsumerRecord: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[ConsumerRecord]: ...
+    def __getitem__(self, i: int | slice) -> ConsumerRecord | list[ConsumerRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return ConsumerRecord(
+            self.topic,
+            self.partition,
+            self.offsets[i],
+            self.keys[i],
+            self.values[i],
+            self.timestamps[i],
+        )
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 class _ForwardedLog(logging.Handler):
@@ -379,6 +465,11 @@ class _Reader:
         self.conn = conn
         self.consumer = consumer
         self.kafka = config.kafka
+        self.decode = (
+            BatchDecoder(self.kafka.topic_formats, self.kafka.format, self.kafka.max_record_bytes)
+            if decodes_in_reader(self.kafka)
+            else None
+        )
         self.ahead = 0
         self.subscribed = False
         self.done = False
@@ -435,8 +526,9 @@ class _Reader:
                 )
                 for key, records in batch.items()
             ]
+            columns = None if self.decode is None else self.decode((p[0], p[4]) for p in parts)
             self.ahead += 1
-            self.send("batch", parts, self.status())
+            self.send("batch", parts, self.status(), columns)
         elif time.monotonic() >= self.status_at:
             self.send("status", self.status())
 

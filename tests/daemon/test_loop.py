@@ -8,7 +8,9 @@ from prometheus_client import CollectorRegistry
 from monitor.config import MonitorConfig
 from monitor.daemon import Daemon, event_id
 from monitor.daemon.exceptions import DeliveryError
+from monitor.kafka.reader import ReadBatch
 from monitor.metrics import DaemonMetrics
+from monitor.records.batch import BatchDecoder
 from tests.daemon.fakes import FakeConsumer, FakeProducer, batch_of, record
 
 NOW = 1_700_100_000.0
@@ -235,3 +237,42 @@ def test_subscribes_to_a_topic_pattern_when_given():
     daemon, consumer, *_ = make_daemon([], kafka={"topic_pattern": "metrics\\..*"})
     assert daemon.run() == 0
     assert consumer.subscribed == "metrics\\..*"
+
+
+def test_a_batch_decoded_by_the_reader_gives_what_a_batch_decoded_here_gives():
+    # The reading child decodes with the same BatchDecoder and sends the columns along
+    # (monitor.kafka.reader.ReadBatch); timestamps in the future are still judged by the
+    # daemon's clock. Two partitions, bad records between good ones, one spike each.
+    records = []
+    for partition, stream in ((0, "cpu"), (1, "mem")):
+        for offset, payload in enumerate(spike_series(n=400, spike_at=300, stream=stream)):
+            if offset % 50 == 7:
+                payload = native(stream, NOW + 10 * 86_400, 1.0) if partition else b"{nope"
+            records.append(record("metrics", partition, offset, payload, key=b"k"))
+    raw = batch_of(records)
+    config = MonitorConfig()
+    decode = BatchDecoder(config.kafka.topic_formats, config.kafka.format, 65_536)
+    read = ReadBatch(decode((p.topic, [r.value for r in rs]) for p, rs in raw.items()))
+    # The daemon reads the values of rejected records only (for their dead letters):
+    # had it decoded the others again, they would be rejected as empty.
+    for partition, rs in raw.items():
+        read[partition] = [r if r.offset % 50 == 7 else r._replace(value=None) for r in rs]
+    outputs = []
+    for batch in (raw, read):
+        daemon, _, producer, registry = make_daemon([batch], detector={"warmup": 100})
+        assert daemon.run() == 0
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for metric in registry.collect()
+            for s in metric.samples
+            if not s.name.endswith(("_seconds_sum", "_created"))
+        }
+        outputs.append((producer.sent, samples))
+    assert outputs[0] == outputs[1]
+    sent = outputs[0][0]
+    letters = [json.loads(v) for topic, _, v in sent if topic == "monitor-dead-letter"]
+    assert [(letter["partition"], letter["reason"]) for letter in letters] == [
+        (0, "not_json")
+    ] * 8 + [(1, "timestamp_in_future")] * 8
+    events = [json.loads(v) for topic, _, v in sent if topic == "anomalies"]
+    assert [(e["stream"], e["source"]["offset"]) for e in events] == [("cpu", 300), ("mem", 300)]

@@ -16,9 +16,10 @@ from kafka.structs import OffsetAndMetadata
 
 from monitor.config import MonitorConfig
 from monitor.kafka.admin import ensure_topics
-from monitor.kafka.reader import ProcessConsumer, ReaderFailed
+from monitor.kafka.reader import ProcessConsumer, ReadBatch, ReaderFailed
 from monitor.kafka.record import ConsumerRecord
 from monitor.kafka.transport import build_clients
+from monitor.records.batch import BatchDecoder
 from tests.daemon_settings import TEST_CONSUMER
 from tests.probes import committed_offsets
 
@@ -223,3 +224,57 @@ def test_an_unreachable_cluster_fails_at_start_like_an_inline_consumer():
     config = reader_config("127.0.0.1:9", "g", "kafka-python", reader="process")
     with pytest.raises(KafkaSetupError, match="cannot connect to Kafka at 127.0.0.1:9"):
         ProcessConsumer(config)
+
+
+@pytest.mark.parametrize(
+    ("transport", "decode_in", "decoded"),
+    [
+        ("confluent", "auto", True),
+        ("kafka-python", "auto", False),
+        ("kafka-python", "reader", True),
+        ("confluent", "daemon", False),
+    ],
+)
+def test_the_child_decodes_the_batches_when_kafka_decode_in_says(
+    broker, topic_name, transport, decode_in, decoded
+):
+    bootstrap = broker.bootstrap_servers
+    ensure_topics(bootstrap, {topic_name: 2})
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(N):
+        value = b'{"stream": "s%d", "ts": %d, "value": %d}' % (i % 5, 1_700_000_000 + i, i)
+        producer.send(topic_name, key=b"k%d" % (i % 3), value=b"{" if i == 40 else value)
+    producer.flush()
+    producer.close()
+    config = reader_config(bootstrap, f"{topic_name}-g", transport, decode_in=decode_in)
+    decode = BatchDecoder({}, "native", config.kafka.max_record_bytes)
+    consumer = ProcessConsumer(config)
+    try:
+        consumer.subscribe(topics=[topic_name])
+        read, rejected = 0, []
+        deadline = time.monotonic() + 60
+        while read < N and time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            if not batch:
+                continue
+            assert isinstance(batch, ReadBatch)
+            values = [(p.topic, [r.value for r in records]) for p, records in batch.items()]
+            read += sum(len(v) for _, v in values)
+            if not decoded:
+                assert batch.columns is None
+                continue
+            # What the child sent is what decoding the batch here gives.
+            assert batch.columns is not None
+            expected = decode(values)
+            assert batch.columns.keys == expected.keys
+            assert batch.columns.identities == expected.identities
+            assert batch.columns.ts.tolist() == expected.ts.tolist()
+            assert batch.columns.values.tolist() == expected.values.tolist()
+            assert batch.columns.records.tolist() == expected.records.tolist()
+            assert batch.columns.counts == expected.counts
+            assert batch.columns.rejected == expected.rejected
+            rejected += [reason for reason, _, _ in batch.columns.rejected]
+        assert read == N
+        assert rejected == (["not_json"] if decoded else [])
+    finally:
+        consumer.close(autocommit=False)

@@ -1,0 +1,90 @@
+"""BatchDecoder: a batch's values decoded to columns, compared with the per-record decoders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from monitor.records import RecordRejected, RecordSkipped, get_decoder, stream_key
+from monitor.records.batch import BatchDecoder
+
+NATIVE = [
+    b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}}',
+    b"",
+    b'{"stream": "mem", "ts": 1700000060, "value": 2}',
+    b'{"stream": "cpu", "value": 3}',
+    b"x" * 300,
+    None,
+    b'{"stream": "cpu", "ts": "2023-11-14T22:14:20Z", "value": -4, "labels": {"host": "a"}}',
+]
+TELEGRAF = [
+    json.dumps(
+        {"name": "cpu", "fields": {"idle": 99.0, "user": 0.5}, "tags": {"h": "x"}, "timestamp": 7}
+    ).encode(),
+    b'{"name": "cpu"}',
+    json.dumps({"name": "disk", "fields": {"free": 10}, "tags": {}, "timestamp": 9}).encode(),
+]
+PROMETHEUS = [
+    json.dumps({"timestamp": "2024-05-01T12:00:00Z", "value": "NaN", "name": "up"}).encode(),
+    json.dumps(
+        {"timestamp": "2024-05-01T12:00:00Z", "value": "1", "name": "up", "labels": {"job": "n"}}
+    ).encode(),
+]
+PARTITIONS = [("metrics", NATIVE), ("telegraf", TELEGRAF), ("metrics", []), ("prom", PROMETHEUS)]
+FORMATS = {"telegraf": "telegraf", "prom": "prometheus-kafka-adapter"}
+
+
+def points_of(partitions):
+    """The points each value gives with its topic's decoder, in order."""
+    points = []
+    for topic, values in partitions:
+        decode = get_decoder(FORMATS.get(topic, "native"))
+        for value in values:
+            try:
+                points += decode(value or b"")
+            except (RecordRejected, RecordSkipped):
+                pass
+    return points
+
+
+def test_columns_hold_what_the_record_decoders_give_in_the_same_order():
+    columns = BatchDecoder(FORMATS, "native", max_record_bytes=200)(PARTITIONS)
+    points = points_of(PARTITIONS)
+    assert len(points) == 7  # three native, three telegraf fields, one prometheus sample
+    assert columns.keys == [stream_key(p.name, p.labels) for p in points]
+    assert columns.identities == [(p.name, p.labels) for p in points]
+    assert columns.ts.dtype == columns.values.dtype == np.float64
+    assert columns.ts.tolist() == [p.ts for p in points]
+    assert columns.values.tolist() == [p.value for p in points]
+    # Positions count every record of the batch, partitions one after the other.
+    assert columns.records.tolist() == [0, 2, 6, 7, 7, 9, 11]
+    assert columns.counts == [3, 3, 0, 1]
+    assert [position for _, _, position in columns.rejected] == [1, 3, 4, 5, 8]
+    assert columns.rejected[2][1] == "300 bytes, limit 200"
+    assert [reason for reason, _, _ in columns.rejected] == [
+        "empty",
+        "missing_field",
+        "too_large",
+        "empty",
+        "missing_field",
+    ]
+    assert columns.skipped == ["nan"]
+
+
+def test_select_keeps_the_chosen_points_and_recounts_each_partition():
+    columns = BatchDecoder(FORMATS, "native", max_record_bytes=200)(PARTITIONS)
+    keep = columns.records != 7  # drop both points of the first telegraf record
+    kept = columns.select(keep)
+    assert kept.records.tolist() == [0, 2, 6, 9, 11]
+    assert kept.keys == [k for k, drop in zip(columns.keys, ~keep, strict=True) if not drop]
+    assert kept.identities[3:] == columns.identities[5:]
+    assert kept.values.tolist() == columns.values[keep].tolist()
+    assert kept.counts == [3, 1, 0, 1]
+    assert kept.rejected is columns.rejected and kept.skipped is columns.skipped
+
+
+def test_an_empty_batch_gives_empty_columns():
+    columns = BatchDecoder({}, "native", max_record_bytes=200)([])
+    assert columns.keys == [] and columns.counts == [] and columns.rejected == []
+    assert columns.ts.shape == columns.values.shape == columns.records.shape == (0,)

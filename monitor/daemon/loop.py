@@ -348,7 +348,7 @@ class Daemon:
         columns = decoded.columns
         for i in flagged:
             point = int(scored.index[i])
-            name, labels = columns.identities[point]
+            name, labels = columns.identity(point)
             record = decoded.record(int(columns.records[point]))
             row = int(scored.rows[i])
             event = AnomalyEvent(

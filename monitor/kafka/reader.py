@@ -355,7 +355,7 @@ class ReadBatch(dict[TopicPartition, Sequence[ConsumerRecord]]):
 
     >>> import numpy as np
     >>> from monitor.records.batch import DecodedColumns
-    >>> empty = DecodedColumns([], [], np.zeros(0), np.zeros(0), np.zeros(0, int), [], [], [])
+    >>> empty = DecodedColumns([], [], [], np.zeros(0), np.zeros(0), np.zeros(0, int), [], [], [])
     >>> batch = ReadBatch(empty)
     >>> batch[TopicPartition("metrics", 0)] = [ConsumerRecord("metrics", 0, 7, None, b"", -1)]
     >>> len(batch), batch.columns.keys

@@ -36,8 +36,11 @@ class DecodedColumns:
 
     keys: list[str]
     """Each point's stream key (:func:`~monitor.records.base.stream_key`)."""
-    identities: list[tuple[str, Labels]]
-    """Each point's (name, labels)."""
+    names: list[str]
+    """Each point's metric name."""
+    labels: list[Labels]
+    """Each point's labels (two lists load from a pickle several times faster than one
+    list of (name, labels) pairs)."""
     ts: np.ndarray
     """Seconds since the epoch, float64."""
     values: np.ndarray
@@ -51,13 +54,23 @@ class DecodedColumns:
     skipped: list[str]
     """The reason of each record skipped as holding nothing to score."""
 
+    def identity(self, i: int) -> tuple[str, Labels]:
+        """The (name, labels) of point ``i``."""
+        return self.names[i], self.labels[i]
+
+    @property
+    def identities(self) -> _Identities:
+        """(name, labels) by point index."""
+        return _Identities(self.names, self.labels)
+
     def select(self, keep: np.ndarray) -> DecodedColumns:
         """The points where ``keep`` (bool, one per point) holds; the rest as they are."""
         index = np.flatnonzero(keep).tolist()
         starts = np.cumsum([0, *self.counts])
         return DecodedColumns(
             keys=[self.keys[i] for i in index],
-            identities=[self.identities[i] for i in index],
+            names=[self.names[i] for i in index],
+            labels=[self.labels[i] for i in index],
             ts=self.ts[keep],
             values=self.values[keep],
             records=self.records[keep],
@@ -123,7 +136,8 @@ class BatchDecoder:
             counts.append(len(points) - before)
         return DecodedColumns(
             keys=[stream_key(p.name, p.labels) for p in points],
-            identities=[(p.name, p.labels) for p in points],
+            names=[p.name for p in points],
+            labels=[p.labels for p in points],
             ts=np.fromiter((p.ts for p in points), np.float64, len(points)),
             values=np.fromiter((p.value for p in points), np.float64, len(points)),
             records=np.asarray(records, dtype=np.int64),
@@ -138,3 +152,12 @@ class BatchDecoder:
             decoder = get_decoder(self.topic_formats.get(topic, self.default_format))
             self._decoders[topic] = decoder
         return decoder
+
+
+class _Identities:
+    def __init__(self, names: list[str], labels: list[Labels]) -> None:
+        self.names = names
+        self.labels = labels
+
+    def __getitem__(self, i: int, /) -> tuple[str, Labels]:
+        return self.names[i], self.labels[i]

@@ -53,7 +53,8 @@ def test_columns_hold_what_the_record_decoders_give_in_the_same_order():
     points = points_of(PARTITIONS)
     assert len(points) == 7  # three native, three telegraf fields, one prometheus sample
     assert columns.keys == [stream_key(p.name, p.labels) for p in points]
-    assert columns.identities == [(p.name, p.labels) for p in points]
+    assert columns.names == [p.name for p in points]
+    assert columns.labels == [p.labels for p in points]
     assert columns.ts.dtype == columns.values.dtype == np.float64
     assert columns.ts.tolist() == [p.ts for p in points]
     assert columns.values.tolist() == [p.value for p in points]
@@ -78,7 +79,8 @@ def test_select_keeps_the_chosen_points_and_recounts_each_partition():
     kept = columns.select(keep)
     assert kept.records.tolist() == [0, 2, 6, 9, 11]
     assert kept.keys == [k for k, drop in zip(columns.keys, ~keep, strict=True) if not drop]
-    assert kept.identities[3:] == columns.identities[5:]
+    assert kept.names[3:] == columns.names[5:] and kept.labels[3:] == columns.labels[5:]
+    assert kept.identity(3) == columns.identity(5) == columns.identities[5]
     assert kept.values.tolist() == columns.values[keep].tolist()
     assert kept.counts == [3, 1, 0, 1]
     assert kept.rejected is columns.rejected and kept.skipped is columns.skipped

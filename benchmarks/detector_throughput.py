@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import orjson
+from bench_data import compact
 
 from monitor.config import MonitorConfig
 from monitor.detection import Detector
@@ -50,7 +51,9 @@ def make_points(n_streams: int, n_points: int, seed: int = 0) -> list[list[Point
 
 def encode(batch: list[Point]) -> list[bytes]:
     return [
-        orjson.dumps({"stream": p.name, "ts": p.ts, "value": p.value, "labels": dict(p.labels)})
+        compact(
+            orjson.dumps({"stream": p.name, "ts": p.ts, "value": p.value, "labels": dict(p.labels)})
+        )
         for p in batch
     ]
 

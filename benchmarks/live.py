@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+from bench_data import compact
 from bench_kafka import HAS_CONFLUENT, Loader, Run
 from kafka import KafkaConsumer, TopicPartition
 
@@ -205,8 +206,15 @@ def live_records(
                 spikes[len(payloads)] = (names[j], ts)
             keys.append(fleet.keys[j])
             payloads.append(
-                orjson.dumps(
-                    {"stream": fleet.names[j], "ts": ts, "value": value, "labels": label_dicts[j]}
+                compact(
+                    orjson.dumps(
+                        {
+                            "stream": fleet.names[j],
+                            "ts": ts,
+                            "value": value,
+                            "labels": label_dicts[j],
+                        }
+                    )
                 )
             )
         t += 1

@@ -112,6 +112,8 @@ class Run:
     """``kafka.reader`` of the daemons (``inline`` or ``process``); None: the default."""
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Section -> settings laid over every daemon configuration (``latency.py --set``)."""
+    partitions: int = 4
+    """Partitions of :attr:`topic` (and of the topics :func:`live.on_own_topic` makes)."""
 
     def config(self, transport: str, events_topic: str, metrics_port: int = 0) -> dict[str, Any]:
         """A daemon configuration: the defaults, on this run's broker, topic and a new group."""

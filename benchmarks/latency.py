@@ -68,10 +68,13 @@ def main() -> None:
             keys, payloads, _ = fleet.records(0, args.points)
             fill(Loader(broker.bootstrap_servers), topic, keys, payloads)
             run = Run(broker, topic, fleet, args.points, len(payloads), args.warmup, workdir)
+            run.partitions = args.partitions
             run.reader = args.reader
             run.overrides = overrides(args.set)
             del keys, payloads
-            result = live(run, args.transport, args.rate, args.seconds, args.spike_every, 0)
+            result = live(
+                run, args.transport, args.rate, args.seconds, args.spike_every, 0, own_topic=False
+            )
     lat = np.asarray(result.latencies_ms)
     if not len(lat):
         raise SystemExit("no planted spike was detected")

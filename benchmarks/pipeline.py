@@ -20,7 +20,10 @@ confluent-kafka and ``monitor.kafka.transport`` are there), it prints one line p
 5. ``scrape``: a real HTTP GET of the running daemon's ``/metrics`` (``monitor run`` in a
    child process, live data arriving), median of ``--scrapes`` and the body size;
 6. ``latency``: records produced at half of (2)'s rate, with a planted spike every
-   ``--spike-every`` records, to the daemon child process; the time from producing each spike
+   ``--spike-every`` records, to the daemon child process, on a topic of its own that holds
+   the same history first (``live.on_own_topic``: tansu slows down as records are produced
+   into a partition at a live rate, so a second run would start where the first left
+   it); the time from producing each spike
    to the arrival of its anomaly event on the events topic (a separate consumer), p50/p99,
    and the three slowest seconds (median/max of the spikes produced in each).
 
@@ -241,6 +244,7 @@ def main() -> None:
 
             timed("fill", functools.partial(fill, loader, topic, keys, payloads))
             run = Run(broker, topic, fleet, args.points, len(payloads), args.warmup, workdir)
+            run.partitions = args.partitions
             run.reader = args.reader
             print(
                 f"data: {args.streams:,} streams x {args.points} points = {len(payloads):,} "

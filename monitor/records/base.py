@@ -13,7 +13,8 @@ def stream_key(name: str, labels: Labels) -> str:
     The form ``name{k=v,k2=v2}`` reads like a Prometheus series but has no quotes,
     so it can be written inside a PromQL string (``stream="cpu{host=h1}"``) and
     a Grafana variable as it is. Label values are backslash-escaped where they
-    hold ``\\ , = } "`` or a newline, so two different streams never share a key.
+    hold ``\\ , = } "`` or a newline, and names where they hold ``\\`` or ``{``,
+    so two different streams never share a key.
 
     >>> stream_key("cpu", (("host", "h1"), ("dc", "eu")))
     'cpu{dc=eu,host=h1}'
@@ -21,9 +22,11 @@ def stream_key(name: str, labels: Labels) -> str:
     'cpu'
     >>> stream_key("cpu", (("a", "x,b=y"),)) != stream_key("cpu", (("a", "x"), ("b", "y")))
     True
+    >>> print(stream_key("cpu{host=h1}", ()))  # a name that looks like a key is not one
+    cpu\\{host=h1}
     """
     if not labels:
-        return name
+        return _escape_name(name)
     # Every point of a stream asks for the same key: look it up instead of building it.
     try:
         key = _KEYS.get((name, labels))
@@ -47,7 +50,14 @@ _MAX_KEYS = 1 << 17
 
 def _make_key(name: str, labels: Labels) -> str:
     inner = ",".join(f"{k}={_escape(v)}" for k, v in sorted(labels))
-    return f"{name}{{{inner}}}"
+    return f"{_escape_name(name)}{{{inner}}}"
+
+
+def _escape_name(name: str) -> str:
+    """``name`` with ``\\`` and ``{`` escaped: the first bare ``{`` of a key opens its labels."""
+    if "{" not in name and "\\" not in name:
+        return name
+    return name.replace("\\", "\\\\").replace("{", "\\{")
 
 
 _ESCAPES = str.maketrans(

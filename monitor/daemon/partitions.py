@@ -281,6 +281,9 @@ class Partitions:
         self.revoked = set()
         if gone:
             self._release(gone)
+            # The checkpoint copy was sized for partitions no longer all ours: free it;
+            # the next round allocates one for the largest partition left.
+            self._buffers = None
         fresh = keys - kept - self.assigned
         if fresh and self.store is not None:
             self._restore(sorted(fresh))

@@ -125,6 +125,22 @@ def test_a_partition_moved_away_takes_its_streams_and_one_given_back_keeps_them(
     assert consumer.seeks == []
 
 
+def test_partitions_moved_away_free_the_arrays_checkpoints_are_copied_into(tmp_path):
+    copies = []
+
+    def rebalance(listener):
+        listener.on_partitions_revoked({P0, P1})
+        copies.append(daemon.partitions._buffers is not None)  # the checkpoints on revoke
+        listener.on_partitions_assigned({P0})
+        copies.append(daemon.partitions._buffers)
+
+    batches = [lambda listener: listener.on_partitions_assigned({P0, P1}), batch(P0, 0, 30)]
+    batches += [batch(P1, 0, 30, streams=("c",)), rebalance]
+    daemon, _, _ = make_daemon(batches, tmp_path)
+    assert daemon.run() == 0
+    assert copies == [True, None]
+
+
 def test_an_assigned_partition_is_restored_warm_at_its_checkpoint_offset(tmp_path):
     first, _, _ = make_daemon([batch(P0, 0, 400), batch(P1, 0, 400, streams=("c",))], tmp_path)
     assert first.run() == 0

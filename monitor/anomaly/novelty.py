@@ -5,7 +5,10 @@ Each stream keeps a histogram of its values over the range it has seen so far
 faded counts. A point is scored by the surprisal ``-log p`` of its bin under that
 histogram, with add-``prior`` smoothing; a value outside the range seen so far is
 scored as an empty bin, one nat more surprising. When the range grows, the faded
-counts are moved to the new bins their old bin centres fall in. This catches what
+counts are moved to the new bins their old bin centres fall in. A bin's mass includes
+a share (``neighbour``) of its fuller adjacent bin, so a value just past a
+well-populated bin (the edge of a usual daily swing, say) is not scored as if it
+were far from everything seen. This catches what
 a forecaster that follows the data misses: a slow drift into values the stream has
 never (or long not) taken, a level that settles where it never was, a signal that
 goes flat at an unusual value.
@@ -33,6 +36,9 @@ class ValueNovelty:
         about the last ``1 / fading`` points.
     prior
         Pseudo-count added to every bin (smoothing); in (0, 1].
+    neighbour
+        Share of the fuller adjacent bin's count added to a bin's own count when a
+        value in it is scored, in [0, 1]; 0 scores each bin alone.
 
     Examples
     --------
@@ -47,7 +53,12 @@ class ValueNovelty:
     """
 
     def __init__(
-        self, bins: int = 32, fading: float = 0.0005, prior: float = 0.1, capacity: int = 16
+        self,
+        bins: int = 32,
+        fading: float = 0.0005,
+        prior: float = 0.1,
+        capacity: int = 16,
+        neighbour: float = 0.0,
     ) -> None:
         if not 2 <= bins <= 255:
             raise ValueError(f"bins must be in [2, 255], got {bins}")
@@ -55,9 +66,12 @@ class ValueNovelty:
             raise ValueError(f"fading must be in (0, 1), got {fading}")
         if not 0 < prior <= 1:
             raise ValueError(f"prior must be in (0, 1], got {prior}")
+        if not 0 <= neighbour <= 1:
+            raise ValueError(f"neighbour must be in [0, 1], got {neighbour}")
         self.bins = bins
         self.fading = fading
         self.prior = prior
+        self.neighbour = neighbour
         self.state = ArrayState(
             {
                 "counts": ArraySpec((bins,), np.float32, 0.0),
@@ -81,7 +95,15 @@ class ValueNovelty:
         counts = s.counts[rows].astype(np.float64)
         total = counts.sum(axis=1)
         inside = (x >= low) & (x <= high)
-        in_bin = counts[np.arange(len(rows)), self._bin(x, low, high)]
+        index = np.arange(len(rows))
+        bin_ = self._bin(x, low, high)
+        in_bin = counts[index, bin_]
+        if self.neighbour > 0:
+            left = np.where(bin_ > 0, counts[index, np.maximum(bin_ - 1, 0)], 0.0)
+            right = np.where(
+                bin_ < self.bins - 1, counts[index, np.minimum(bin_ + 1, self.bins - 1)], 0.0
+            )
+            in_bin = in_bin + self.neighbour * np.maximum(left, right)
         mass = np.where(inside, in_bin + self.prior, self.prior)
         surprisal = np.log((total + self.prior * self.bins) / mass)
         # Outside the range: one nat, plus the log of the distance in bin widths.

@@ -177,6 +177,12 @@ class NoveltyConfig(_Section):
     """Weight past counts lose per point (0.0005: about the last 2,000 points)."""
     prior: float = Field(0.1, gt=0, le=1)
     """Pseudo-count of every bin."""
+    neighbour: float = Field(0.5, ge=0, le=1)
+    """Share of the fuller adjacent bin's count a bin's mass includes when a value in it
+    is scored, so a value just past a well-populated bin is not novel (0: each bin alone)."""
+    tail_quantile: float = Field(0.99, ge=0.5, lt=1)
+    """Quantile of the stream's novelty values where its tail model starts (as
+    ``threshold.tail_quantile`` for the raw score; the other tail settings are shared)."""
 
 
 class DailyProfileConfig(_Section):

@@ -110,10 +110,13 @@ def _section(buffers: Mapping[str, np.ndarray], component: str) -> dict[str, np.
     }
 
 
-def _tail_threshold(t: ThresholdConfig, capacity: int) -> TailThreshold:
-    """A tail model with the configured settings (the combined score's and novelty's)."""
+def _tail_threshold(
+    t: ThresholdConfig, capacity: int, tail_quantile: float | None = None
+) -> TailThreshold:
+    """A tail model with the configured settings (the combined score's and novelty's);
+    ``tail_quantile`` replaces the configured one."""
     return TailThreshold(
-        t.tail_quantile,
+        t.tail_quantile if tail_quantile is None else tail_quantile,
         t.window,
         t.short_window,
         t.guard_quantile,
@@ -184,8 +187,8 @@ class Detector:
         t = d.threshold
         self.gate = _tail_threshold(t, capacity)
         n = d.novelty
-        self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity)
-        self.novelty_gate = _tail_threshold(t, capacity)
+        self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity, n.neighbour)
+        self.novelty_gate = _tail_threshold(t, capacity, d.novelty.tail_quantile)
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))
         self.suppression = PeakSuppression(d.suppression_span, capacity)

@@ -9,8 +9,9 @@ from monitor.anomaly.novelty import OUT_OF_RANGE_NATS, ValueNovelty
 class PerEventNovelty:
     """Plain per-stream transcription of the faded value histogram (the reference)."""
 
-    def __init__(self, bins=8, fading=0.01, prior=0.1):
+    def __init__(self, bins=8, fading=0.01, prior=0.1, neighbour=0.0):
         self.bins, self.fading, self.prior = bins, fading, prior
+        self.neighbour = neighbour
         self.counts = [0.0] * bins
         self.low = self.high = None
 
@@ -24,7 +25,11 @@ class PerEventNovelty:
             return 0.0
         total = sum(self.counts) + self.prior * self.bins
         if self.low <= x <= self.high:
-            return math.log(total / (self.counts[self._bin(x, self.low, self.high)] + self.prior))
+            b = self._bin(x, self.low, self.high)
+            left = self.counts[b - 1] if b > 0 else 0.0
+            right = self.counts[b + 1] if b < self.bins - 1 else 0.0
+            mass = self.counts[b] + self.neighbour * max(left, right)
+            return math.log(total / (mass + self.prior))
         width = max((self.high - self.low) / self.bins, 1e-12 * abs(self.low) + 1e-300)
         distance = max(self.low - x, x - self.high) / width
         return math.log(total / self.prior) + OUT_OF_RANGE_NATS + math.log1p(distance)
@@ -44,15 +49,16 @@ class PerEventNovelty:
         self.counts[self._bin(x, low, high)] += 1
 
 
-def test_matches_the_per_event_reference_on_many_streams():
+@pytest.mark.parametrize("neighbour", [0.0, 0.5])
+def test_matches_the_per_event_reference_on_many_streams(neighbour):
     rng = np.random.default_rng(0)
     streams = [
         rng.normal(0, 1, 300),
         rng.exponential(2, 300),
         np.r_[np.ones(50), rng.normal(5, 1, 250)],
     ]
-    model = ValueNovelty(bins=8, fading=0.01, capacity=2)
-    refs = [PerEventNovelty() for _ in streams]
+    model = ValueNovelty(bins=8, fading=0.01, capacity=2, neighbour=neighbour)
+    refs = [PerEventNovelty(neighbour=neighbour) for _ in streams]
     rows = np.arange(len(streams))
     for t in range(300):
         x = np.array([s[t] for s in streams])
@@ -84,9 +90,29 @@ def test_further_outside_the_range_is_more_novel():
     assert inside < near < far
 
 
+def test_a_value_beside_a_full_bin_is_less_novel_than_one_far_from_any():
+    # Values in bins 0-3 and 7 of [0, 8): bin 4 borders a full bin, bin 5 does not.
+    smooth, plain = ValueNovelty(bins=8, neighbour=0.5), ValueNovelty(bins=8)
+    row = np.array([0])
+    for x in np.r_[np.tile([0.5, 1.5, 2.5, 3.5], 100), 7.5, 7.99, 0.0]:
+        smooth.learn(row, np.array([x]))
+        plain.learn(row, np.array([x]))
+    beside, apart = smooth.score(np.array([0, 0]), np.array([4.5, 5.5]))
+    assert beside < apart - 2.0
+    # Scored alone, the two empty bins are equally novel.
+    alone = plain.score(np.array([0, 0]), np.array([4.5, 5.5]))
+    assert alone[0] == pytest.approx(alone[1])
+    assert apart == pytest.approx(alone[1])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"bins": 1}, "bins"), ({"fading": 0.0}, "fading"), ({"prior": 0.0}, "prior")],
+    [
+        ({"bins": 1}, "bins"),
+        ({"fading": 0.0}, "fading"),
+        ({"prior": 0.0}, "prior"),
+        ({"neighbour": 1.5}, "neighbour"),
+    ],
 )
 def test_rejects_bad_hyperparameters(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -198,3 +198,13 @@ def test_the_season_detector_knows_what_is_usual_at_each_hour():
     assert np.median(season[flat]) > 0.6
     assert np.median(season[same_hours_before]) < 0.5
     assert scored.anomalous[flat].any()
+
+
+def test_value_novelty_is_calibrated_from_its_own_tail_quantile():
+    detector = Detector(config(novelty={"tail_quantile": 0.995, "neighbour": 0.25}))
+    assert detector.novelty_gate.tail_quantile == 0.995
+    assert detector.gate.tail_quantile == MonitorConfig().detector.threshold.tail_quantile
+    assert detector.novelty.neighbour == 0.25
+    defaults = Detector(MonitorConfig())
+    assert defaults.novelty_gate.tail_quantile == 0.99
+    assert defaults.novelty.neighbour == 0.5

@@ -5,8 +5,10 @@ alert after the first is noise to whoever is paged (NAB counts each one outside 
 labelled window as a false positive). :class:`PeakSuppression` wraps the calibrated
 scores of a stream: a score passes only when it rises above the stream's recent
 peak, which decays back to the current score over about ``span`` points; other
-scores are reported as 0. It does not depend on any threshold, so whatever cut is
-applied to its output sees one detection per burst.
+scores are reported as 0. A score that passes sets the peak ``margin`` above itself,
+so a burst whose scores creep upwards point by point is reported once, not at every
+small rise. It does not depend on any threshold, so whatever cut is applied to its
+output sees one detection per burst.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ class PeakSuppression:
     span
         Points over which the recent peak decays (by a factor ``e``) towards the
         current score; 0 disables suppression.
+    margin
+        A score that passes sets the peak this much above itself (>= 0): a later
+        score must beat it by more than the margin (0.03 on the calibrated scale:
+        about twice as improbable).
 
     Examples
     --------
@@ -33,10 +39,13 @@ class PeakSuppression:
     [0.2, 0.9, 0.0, 0.95, 0.0]
     """
 
-    def __init__(self, span: int = 100, capacity: int = 16) -> None:
+    def __init__(self, span: int = 100, capacity: int = 16, margin: float = 0.0) -> None:
         if span < 0:
             raise ValueError(f"span must be >= 0, got {span}")
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
         self.span = span
+        self.margin = margin
         self.state = ArrayState({"peak": ArraySpec((), np.float64, 0.0)}, capacity)
 
     def update(
@@ -54,8 +63,9 @@ class PeakSuppression:
         peak = self.state.peak[rows]
         passed = score > peak
         decayed = peak - (peak - score) / self.span
+        raised = score + self.margin
         if active is None:
-            self.state.peak[rows] = np.where(passed, score, decayed)
+            self.state.peak[rows] = np.where(passed, raised, decayed)
             return np.where(passed, score, 0.0)
-        self.state.peak[rows] = np.where(active, np.where(passed, score, decayed), 0.0)
+        self.state.peak[rows] = np.where(active, np.where(passed, raised, decayed), 0.0)
         return np.where(passed & active, score, 0.0)

@@ -257,6 +257,9 @@ class DetectorConfig(_Section):
     suppression_span: int = Field(200, ge=0)
     """A score is reported only when it rises above the stream's recent peak, which decays
     over about this many points (one alert per burst); 0 reports every score."""
+    suppression_margin: float = Field(0.03, ge=0)
+    """A reported score sets the recent peak this much above itself, so the next report
+    needs a clearly higher score (0.03: about twice as improbable), not a small rise."""
     forecaster: ForecasterConfig = ForecasterConfig()
     hst: HalfSpaceTreesConfig = HalfSpaceTreesConfig()
     novelty: NoveltyConfig = NoveltyConfig()

@@ -191,7 +191,7 @@ class Detector:
         self.novelty_gate = _tail_threshold(t, capacity, d.novelty.tail_quantile)
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))
-        self.suppression = PeakSuppression(d.suppression_span, capacity)
+        self.suppression = PeakSuppression(d.suppression_span, capacity, d.suppression_margin)
         w = d.weights
         weights = np.array([w.forecast, w.rolling, w.hst, w.level, w.season])
         self.weights = weights / weights.sum()

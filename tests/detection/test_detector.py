@@ -208,3 +208,8 @@ def test_value_novelty_is_calibrated_from_its_own_tail_quantile():
     defaults = Detector(MonitorConfig())
     assert defaults.novelty_gate.tail_quantile == 0.99
     assert defaults.novelty.neighbour == 0.5
+
+
+def test_suppression_margin_comes_from_the_configuration():
+    assert Detector(config(suppression_margin=0.1)).suppression.margin == 0.1
+    assert Detector(MonitorConfig()).suppression.margin == 0.03

@@ -196,6 +196,12 @@ class DailyProfileConfig(_Section):
     prior_weight: float = Field(0.3, ge=0)
     """Pseudo days of the prior (deviation 0, the long-run variance) each bin's own
     mean and variance are pooled with, so a young bin scores like the ``level`` detector."""
+    run_allowance: float = Field(2.0, ge=0)
+    """Season z-score beyond which a point adds to a run of deviations on its side (the
+    allowance of two one-sided CUSUMs)."""
+    run_scale: float = Field(20.0, ge=0)
+    """Run (summed z-score beyond the allowance) at which the season detector scores 0.5
+    for a point that continues it; 0 turns runs off."""
 
 
 class WeightsConfig(_Section):

@@ -9,7 +9,8 @@ For each point, in this order (each point is scored before it is learned):
    first-difference z] squashed into [0, 1], the value against the long-run mean
    (``level``) and its deviation from that mean against the same time of day
    (``season``, :class:`DailyProfile`; learned only from points the stream does not
-   find anomalous);
+   find anomalous), or, when higher, the run of such deviations the point continues
+   (two one-sided CUSUMs of the season z-score, counted once the stream is warm);
 3. their weighted mean, the raw score, turned by :class:`TailThreshold`
    into the stream's anomaly score (and value novelty likewise), reported only when
    it beats the stream's recent peak (:class:`PeakSuppression`, which compares
@@ -50,6 +51,10 @@ SCORE_CEILING = 5.0
 """Calibrated scores reach up to this (a tail probability of 1e-50) until suppression has
 compared them with the stream's recent peak; reported scores are then clipped to 1. A
 burst of points all beyond 1e-10 thus alerts once, not at every saturated point."""
+
+RUN_Z_CLIP = 6.0
+"""A point's season z-score is clipped to this before it is added to a run, so a single
+huge spike does not make a run that outlasts it."""
 
 _RELATIVE_SCALE_FLOOR = 1e-6
 _ABSOLUTE_SCALE_FLOOR = 1e-9
@@ -182,6 +187,8 @@ class Detector:
         self.window = RollingMeanVar(d.rolling_window, capacity=capacity)
         p = d.daily_profile
         self.profile = DailyProfile(p.bins, p.fading, p.prior_weight, 0.0, capacity)
+        self.run_allowance = p.run_allowance
+        self.run_scale = p.run_scale
         h = d.hst
         self.trees = HalfSpaceTrees(3, h.n_trees, h.height, h.window_size, h.seed, capacity)
         t = d.threshold
@@ -216,6 +223,8 @@ class Detector:
                 "excursion": ArraySpec((), np.int32, 0),
                 "excursion_sum": ArraySpec((), np.float64, 0.0),
                 "interval": ArraySpec((), np.float64, np.nan),
+                "run_up": ArraySpec((), np.float64, 0.0),
+                "run_down": ArraySpec((), np.float64, 0.0),
             },
             capacity,
         )
@@ -351,18 +360,21 @@ class Detector:
         z_season = self.profile.z(
             rows, ts, x - long_mean, self.long_run.var(rows), s.interval[rows]
         )
+        warm = count >= self.streams.state.warmup[rows]
+        season = _score_of(z_season, self.interval_z)
+        if self.run_scale > 0:
+            season = np.maximum(season, self._season_run(rows, z_season, warm))
         contributions = np.column_stack(
             [
                 _score_of(z_forecast, self.interval_z),
                 _score_of(z_window, self.interval_z),
                 hst_score,
                 _score_of(z_level, self.interval_z),
-                _score_of(z_season, self.interval_z),
+                season,
             ]
         )
         raw = contributions @ self.weights
 
-        warm = count >= self.streams.state.warmup[rows]
         sensitivity = self.streams.state.sensitivity[rows]
         score, threshold = self.gate.update(rows, raw, sensitivity, warm)
         surprisal = self.novelty.score_learn(rows, x)
@@ -416,6 +428,28 @@ class Detector:
             critical,
             contributions,
         )
+
+    def _season_run(self, rows: np.ndarray, z: np.ndarray, warm: np.ndarray) -> np.ndarray:
+        """Score in [0, 1) of the run of deviations from the daily profile a point continues.
+
+        Two one-sided CUSUMs of the season z-score (clipped to ``RUN_Z_CLIP``): each
+        point adds its z-score beyond ``run_allowance`` to the run above (below) the
+        profile, which never falls under 0, so a stream that sits 2.5 standard deviations
+        off its usual value for this hour, no single point of it remarkable, builds up a
+        large run. Only a point that itself lies beyond the allowance on the run's side
+        scores the run (``run_scale`` scores 0.5): once the stream is back, what is left of
+        the run lends nothing to the next ordinary point. Counted from the end of the
+        stream's warm-up, when its profile has learned something.
+        """
+        s = self.state
+        k = self.run_allowance
+        z = np.clip(np.nan_to_num(z), -RUN_Z_CLIP, RUN_Z_CLIP)
+        up = np.where(warm, np.maximum(s.run_up[rows] + z - k, 0.0), 0.0)
+        down = np.where(warm, np.maximum(s.run_down[rows] - z - k, 0.0), 0.0)
+        s.run_up[rows] = up
+        s.run_down[rows] = down
+        run = np.where(np.abs(z) >= k, np.where(z > 0, up, down), 0.0)
+        return _score_of(run, self.run_scale)
 
     def _advance_over_gaps(self, rows: np.ndarray, ts: np.ndarray) -> None:
         """Time gaps: move the forecaster over points a stream missed, by timestamp.

@@ -213,3 +213,25 @@ def test_value_novelty_is_calibrated_from_its_own_tail_quantile():
 def test_suppression_margin_comes_from_the_configuration():
     assert Detector(config(suppression_margin=0.1)).suppression.margin == 0.1
     assert Detector(MonitorConfig()).suppression.margin == 0.03
+
+
+def test_a_stream_that_stays_off_its_usual_value_builds_up_a_season_run():
+    # Five-minute points; on day 13 the stream sits 4 standard deviations above its
+    # usual value for eight hours, each point alone only mildly unusual: the run it
+    # builds up (daily_profile.run_*) makes the later points clearly anomalous to the season
+    # detector. A lone spike the next day makes no run.
+    step, per_day = 300.0, 288
+    values = noisy(15 * per_day)
+    off = slice(13 * per_day, 13 * per_day + 96)
+    values[off] += 4.0
+    spike = 14 * per_day
+    values[spike] += 30.0
+    season = DETECTORS.index("season")
+    runs = run(Detector(MonitorConfig()), values, step=step).contributions[:, season]
+    alone = run(Detector(config(daily_profile={"run_scale": 0.0})), values, step=step)
+    alone = alone.contributions[:, season]
+    late = slice(off.start + 48, off.stop)
+    assert np.median(alone[late]) < 0.5
+    assert np.median(runs[late]) > 0.8
+    np.testing.assert_allclose(runs[: off.start], alone[: off.start])
+    np.testing.assert_allclose(runs[spike : spike + 100], alone[spike : spike + 100])

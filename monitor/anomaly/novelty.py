@@ -8,7 +8,9 @@ scored as an empty bin, one nat more surprising. When the range grows, the faded
 counts are moved to the new bins their old bin centres fall in. A bin's mass includes
 a share (``neighbour``) of its fuller adjacent bin, so a value just past a
 well-populated bin (the edge of a usual daily swing, say) is not scored as if it
-were far from everything seen. This catches what
+were far from everything seen. Likewise a value just past the range keeps a share
+``exp(-distance / edge)`` (distance in bin widths) of its edge bin's mass, so a new
+high or low that only grazes the old one is not scored as an empty bin. This catches what
 a forecaster that follows the data misses: a slow drift into values the stream has
 never (or long not) taken, a level that settles where it never was, a signal that
 goes flat at an unusual value.
@@ -39,6 +41,12 @@ class ValueNovelty:
     neighbour
         Share of the fuller adjacent bin's count added to a bin's own count when a
         value in it is scored, in [0, 1]; 0 scores each bin alone.
+    edge
+        A value outside the range seen so far keeps a share ``exp(-distance / edge)``
+        of the edge bin's mass (with its neighbour share), ``distance`` in bin widths
+        past the range (>= 0): a value that only grazes the old minimum or maximum
+        scores about like the edge bin, one several bin widths past it as an empty
+        bin. 0 scores every value outside the range as an empty bin.
 
     Examples
     --------
@@ -59,6 +67,7 @@ class ValueNovelty:
         prior: float = 0.1,
         capacity: int = 16,
         neighbour: float = 0.0,
+        edge: float = 0.0,
     ) -> None:
         if not 2 <= bins <= 255:
             raise ValueError(f"bins must be in [2, 255], got {bins}")
@@ -68,10 +77,13 @@ class ValueNovelty:
             raise ValueError(f"prior must be in (0, 1], got {prior}")
         if not 0 <= neighbour <= 1:
             raise ValueError(f"neighbour must be in [0, 1], got {neighbour}")
+        if not edge >= 0:
+            raise ValueError(f"edge must be >= 0, got {edge}")
         self.bins = bins
         self.fading = fading
         self.prior = prior
         self.neighbour = neighbour
+        self.edge = edge
         self.state = ArrayState(
             {
                 "counts": ArraySpec((bins,), np.float32, 0.0),
@@ -104,13 +116,18 @@ class ValueNovelty:
                 bin_ < self.bins - 1, counts[index, np.minimum(bin_ + 1, self.bins - 1)], 0.0
             )
             in_bin = in_bin + self.neighbour * np.maximum(left, right)
-        mass = np.where(inside, in_bin + self.prior, self.prior)
-        surprisal = np.log((total + self.prior * self.bins) / mass)
-        # Outside the range: one nat, plus the log of the distance in bin widths.
         width = np.maximum((high - low) / self.bins, 1e-12 * np.abs(low) + 1e-300)
         with np.errstate(invalid="ignore"):
-            distance = np.maximum(low - x, x - high) / width
-        beyond = OUT_OF_RANGE_NATS + np.log1p(np.nan_to_num(np.maximum(distance, 0.0)))
+            distance = np.nan_to_num(np.maximum(np.maximum(low - x, x - high) / width, 0.0))
+        # Outside the range the value's bin is the edge bin; it keeps a share of that
+        # bin's mass that falls with the distance past the range.
+        outside = self.prior
+        if self.edge > 0:
+            outside = outside + in_bin * np.exp(-distance / self.edge)
+        mass = np.where(inside, in_bin + self.prior, outside)
+        surprisal = np.log((total + self.prior * self.bins) / mass)
+        # Outside the range: one nat more, plus the log of the distance in bin widths.
+        beyond = OUT_OF_RANGE_NATS + np.log1p(distance)
         surprisal = np.where(inside, surprisal, surprisal + beyond)
         return np.where(np.isnan(low), 0.0, surprisal)
 

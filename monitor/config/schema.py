@@ -180,6 +180,10 @@ class NoveltyConfig(_Section):
     neighbour: float = Field(0.5, ge=0, le=1)
     """Share of the fuller adjacent bin's count a bin's mass includes when a value in it
     is scored, so a value just past a well-populated bin is not novel (0: each bin alone)."""
+    edge: float = Field(1.5, ge=0)
+    """A value past the range seen so far keeps a share exp(-distance / edge) of the edge
+    bin's mass, distance in bin widths, so a new high or low that only grazes the old one
+    is not novel (0: every value outside the range scores as an empty bin)."""
     tail_quantile: float = Field(0.99, ge=0.5, lt=1)
     """Quantile of the stream's novelty values where its tail model starts (as
     ``threshold.tail_quantile`` for the raw score; the other tail settings are shared)."""
@@ -263,9 +267,9 @@ class DetectorConfig(_Section):
     suppression_span: int = Field(200, ge=0)
     """A score is reported only when it rises above the stream's recent peak, which decays
     over about this many points (one alert per burst); 0 reports every score."""
-    suppression_margin: float = Field(0.03, ge=0)
+    suppression_margin: float = Field(0.04, ge=0)
     """A reported score sets the recent peak this much above itself, so the next report
-    needs a clearly higher score (0.03: about twice as improbable), not a small rise."""
+    needs a clearly higher score (0.04: about 2.5 times as improbable), not a small rise."""
     forecaster: ForecasterConfig = ForecasterConfig()
     hst: HalfSpaceTreesConfig = HalfSpaceTreesConfig()
     novelty: NoveltyConfig = NoveltyConfig()

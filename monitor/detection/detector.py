@@ -194,7 +194,7 @@ class Detector:
         t = d.threshold
         self.gate = _tail_threshold(t, capacity)
         n = d.novelty
-        self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity, n.neighbour)
+        self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity, n.neighbour, n.edge)
         self.novelty_gate = _tail_threshold(t, capacity, d.novelty.tail_quantile)
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))

@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 
 from monitor.anomaly.novelty import OUT_OF_RANGE_NATS, ValueNovelty
+from monitor.config import MonitorConfig
+from monitor.detection.detector import Detector
 
 
 class PerEventNovelty:
     """Plain per-stream transcription of the faded value histogram (the reference)."""
 
-    def __init__(self, bins=8, fading=0.01, prior=0.1, neighbour=0.0):
+    def __init__(self, bins=8, fading=0.01, prior=0.1, neighbour=0.0, edge=0.0):
         self.bins, self.fading, self.prior = bins, fading, prior
-        self.neighbour = neighbour
+        self.neighbour, self.edge = neighbour, edge
         self.counts = [0.0] * bins
         self.low = self.high = None
 
@@ -24,15 +26,16 @@ class PerEventNovelty:
         if self.low is None:
             return 0.0
         total = sum(self.counts) + self.prior * self.bins
+        b = self._bin(x, self.low, self.high)
+        left = self.counts[b - 1] if b > 0 else 0.0
+        right = self.counts[b + 1] if b < self.bins - 1 else 0.0
+        mass = self.counts[b] + self.neighbour * max(left, right)
         if self.low <= x <= self.high:
-            b = self._bin(x, self.low, self.high)
-            left = self.counts[b - 1] if b > 0 else 0.0
-            right = self.counts[b + 1] if b < self.bins - 1 else 0.0
-            mass = self.counts[b] + self.neighbour * max(left, right)
             return math.log(total / (mass + self.prior))
         width = max((self.high - self.low) / self.bins, 1e-12 * abs(self.low) + 1e-300)
         distance = max(self.low - x, x - self.high) / width
-        return math.log(total / self.prior) + OUT_OF_RANGE_NATS + math.log1p(distance)
+        kept = mass * math.exp(-distance / self.edge) if self.edge > 0 else 0.0
+        return math.log(total / (kept + self.prior)) + OUT_OF_RANGE_NATS + math.log1p(distance)
 
     def learn(self, x):
         if self.low is None:
@@ -49,16 +52,16 @@ class PerEventNovelty:
         self.counts[self._bin(x, low, high)] += 1
 
 
-@pytest.mark.parametrize("neighbour", [0.0, 0.5])
-def test_matches_the_per_event_reference_on_many_streams(neighbour):
+@pytest.mark.parametrize(("neighbour", "edge"), [(0.0, 0.0), (0.5, 0.0), (0.5, 1.5), (0.0, 0.5)])
+def test_matches_the_per_event_reference_on_many_streams(neighbour, edge):
     rng = np.random.default_rng(0)
     streams = [
         rng.normal(0, 1, 300),
         rng.exponential(2, 300),
         np.r_[np.ones(50), rng.normal(5, 1, 250)],
     ]
-    model = ValueNovelty(bins=8, fading=0.01, capacity=2, neighbour=neighbour)
-    refs = [PerEventNovelty(neighbour=neighbour) for _ in streams]
+    model = ValueNovelty(bins=8, fading=0.01, capacity=2, neighbour=neighbour, edge=edge)
+    refs = [PerEventNovelty(neighbour=neighbour, edge=edge) for _ in streams]
     rows = np.arange(len(streams))
     for t in range(300):
         x = np.array([s[t] for s in streams])
@@ -105,6 +108,33 @@ def test_a_value_beside_a_full_bin_is_less_novel_than_one_far_from_any():
     assert apart == pytest.approx(alone[1])
 
 
+def test_a_value_grazing_a_full_edge_bin_is_less_novel_than_one_far_past_it():
+    # A daily swing between 0 and 1 that fills its top bin: a new high a hair above it
+    # scores about like that bin, one several bin widths past it as an empty bin.
+    grazing, plain = ValueNovelty(bins=8, edge=1.5), ValueNovelty(bins=8)
+    row = np.array([0])
+    for x in np.r_[np.tile(np.linspace(0.0, 1.0, 9), 60), 1.0]:
+        grazing.learn(row, np.array([x]))
+        plain.learn(row, np.array([x]))
+    hair, far = grazing.score(np.array([0, 0]), np.array([1.001, 3.0]))
+    top = grazing.score(row, np.array([0.99]))[0]
+    assert hair < top + OUT_OF_RANGE_NATS + 0.1
+    assert far > hair + 4.0
+    # Without the edge share every value outside the range scores as an empty bin.
+    plain_hair, plain_far = plain.score(np.array([0, 0]), np.array([1.001, 3.0]))
+    assert plain_hair > hair + 3.0
+    assert plain_far == pytest.approx(far, abs=0.05)
+
+
+def test_the_default_configuration_lets_a_grazing_new_high_pass():
+    novelty = Detector(MonitorConfig()).novelty
+    row = np.array([0])
+    for x in np.tile(np.linspace(0.0, 1.0, 9), 60):
+        novelty.learn(row, np.array([x]))
+    hair = novelty.score(row, np.array([1.001]))[0]
+    assert hair < novelty.score(row, np.array([0.99]))[0] + OUT_OF_RANGE_NATS + 0.1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -112,6 +142,7 @@ def test_a_value_beside_a_full_bin_is_less_novel_than_one_far_from_any():
         ({"fading": 0.0}, "fading"),
         ({"prior": 0.0}, "prior"),
         ({"neighbour": 1.5}, "neighbour"),
+        ({"edge": -1.0}, "edge"),
     ],
 )
 def test_rejects_bad_hyperparameters(kwargs, message):

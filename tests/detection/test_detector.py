@@ -212,7 +212,7 @@ def test_value_novelty_is_calibrated_from_its_own_tail_quantile():
 
 def test_suppression_margin_comes_from_the_configuration():
     assert Detector(config(suppression_margin=0.1)).suppression.margin == 0.1
-    assert Detector(MonitorConfig()).suppression.margin == 0.03
+    assert Detector(MonitorConfig()).suppression.margin == 0.04
 
 
 def test_a_stream_that_stays_off_its_usual_value_builds_up_a_season_run():

@@ -187,6 +187,10 @@ class NoveltyConfig(_Section):
     tail_quantile: float = Field(0.99, ge=0.5, lt=1)
     """Quantile of the stream's novelty values where its tail model starts (as
     ``threshold.tail_quantile`` for the raw score; the other tail settings are shared)."""
+    learn_below: float = Field(0.8, gt=0, le=1)
+    """As ``threshold.learn_below``, for the novelty tail model: novelty scores at or above
+    max(alert threshold, this) are not learned. Higher than the raw score's, so a stream
+    whose values keep visiting a rare range learns that its tail is wide."""
 
 
 class DailyProfileConfig(_Section):
@@ -240,8 +244,9 @@ class ThresholdConfig(_Section):
     """The threshold never sits below this streaming quantile of the stream's own scores."""
     guard_step: float = Field(0.01, gt=0, le=0.5)
     learn_below: float = Field(0.5, gt=0, le=1)
-    """Once warm, scores at or above max(alert threshold, learn_below) are not learned (by
-    the tail model and the daily profile)."""
+    """Once warm, scores at or above max(alert threshold, learn_below) are not learned by
+    the raw score's tail model and the daily profile (``novelty.learn_below`` for the
+    novelty tail model)."""
     critical: float = Field(0.8, gt=0, le=1)
     """Anomalous points scoring at or above this are 'critical', others 'warning'."""
 

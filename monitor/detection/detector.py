@@ -116,10 +116,13 @@ def _section(buffers: Mapping[str, np.ndarray], component: str) -> dict[str, np.
 
 
 def _tail_threshold(
-    t: ThresholdConfig, capacity: int, tail_quantile: float | None = None
+    t: ThresholdConfig,
+    capacity: int,
+    tail_quantile: float | None = None,
+    learn_below: float | None = None,
 ) -> TailThreshold:
     """A tail model with the configured settings (the combined score's and novelty's);
-    ``tail_quantile`` replaces the configured one."""
+    ``tail_quantile`` and ``learn_below`` replace the configured ones."""
     return TailThreshold(
         t.tail_quantile if tail_quantile is None else tail_quantile,
         t.window,
@@ -127,7 +130,7 @@ def _tail_threshold(
         t.guard_quantile,
         t.guard_step,
         capacity,
-        t.learn_below,
+        t.learn_below if learn_below is None else learn_below,
         SCORE_CEILING,
     )
 
@@ -195,7 +198,9 @@ class Detector:
         self.gate = _tail_threshold(t, capacity)
         n = d.novelty
         self.novelty = ValueNovelty(n.bins, n.fading, n.prior, capacity, n.neighbour, n.edge)
-        self.novelty_gate = _tail_threshold(t, capacity, d.novelty.tail_quantile)
+        self.novelty_gate = _tail_threshold(
+            t, capacity, d.novelty.tail_quantile, d.novelty.learn_below
+        )
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))
         self.suppression = PeakSuppression(d.suppression_span, capacity, d.suppression_margin)

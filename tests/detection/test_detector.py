@@ -235,3 +235,27 @@ def test_a_stream_that_stays_off_its_usual_value_builds_up_a_season_run():
     assert np.median(runs[late]) > 0.8
     np.testing.assert_allclose(runs[: off.start], alone[: off.start])
     np.testing.assert_allclose(runs[spike : spike + 100], alone[spike : spike + 100])
+
+
+def learns_a_score_of(gate, level: float) -> bool:
+    """Whether ``gate``, warm on ordinary raw scores, learns a point scoring ``level``."""
+    row, warm = np.array([0]), np.array([True])
+    sensitivity = np.array([1.0])  # alert threshold 0.2
+    for raw in np.random.default_rng(0).uniform(0.1, 0.4, 400):
+        gate.update(row, np.array([raw]), sensitivity, warm)
+    start, excess = gate.state.tail_start[0], gate.state.mean_excess[0]
+    # The transformed raw value that scores ``level`` under the current tail model.
+    y = start + excess * np.log(10.0) * (10.0 * level + np.log10(1.0 - gate.tail_quantile))
+    score, threshold = gate.update(row, np.array([-np.expm1(-y)]), sensitivity, warm)
+    assert threshold[0] < level == pytest.approx(score[0])
+    return bool(gate.state.mean_excess[0] > excess)
+
+
+def test_novelty_learns_more_of_its_tail_than_the_raw_score():
+    # A novelty score of 0.7 (a one-in-10^7 value) above a sensitive threshold is still
+    # learned by the default novelty tail model, so a stream whose values keep visiting
+    # a rare range learns that its tail is wide; the raw score's tail model keeps such
+    # a score out, so an open anomaly does not become normal.
+    assert learns_a_score_of(Detector(MonitorConfig()).novelty_gate, 0.7)
+    assert not learns_a_score_of(Detector(MonitorConfig()).gate, 0.7)
+    assert not learns_a_score_of(Detector(config(novelty={"learn_below": 0.5})).novelty_gate, 0.7)

@@ -57,6 +57,16 @@ def compact(payload: bytes) -> bytes:
     return bytes(memoryview(payload))
 
 
+def native_payload(name: str, ts: float, value: float, labels: dict[str, str]) -> bytes:
+    """``encode_native``'s bytes, from a labels dict the caller builds once per stream (10x
+    faster than from label pairs), :func:`compact`.
+
+    >>> native_payload("cpu", 1.0, 2.5, {"host": "a"})
+    b'{"stream":"cpu","ts":1.0,"value":2.5,"labels":{"host":"a"}}'
+    """
+    return compact(orjson.dumps({"stream": name, "ts": ts, "value": value, "labels": labels}))
+
+
 class Fleet:
     """``n_streams`` deterministic streams; :meth:`records` renders points ``t0..t1`` of all.
 
@@ -109,15 +119,13 @@ class Fleet:
         payloads: list[bytes] = []
         spiked = 0
         label_dicts = [dict(lab) for lab in self.labels]
-        dumps = orjson.dumps
         for t in range(t0, t1):
             values, spikes = self.values(t)
             spiked += int(spikes.sum())
             ts = self.ts(t)
             keys.extend(self.keys)
-            # encode_native's bytes, with the labels dicts built once (10x faster).
             payloads.extend(
-                compact(dumps({"stream": n, "ts": ts, "value": v, "labels": lab}))
+                native_payload(n, ts, v, lab)
                 for n, lab, v in zip(self.names, label_dicts, values.tolist(), strict=True)
             )
         return keys, payloads, spiked

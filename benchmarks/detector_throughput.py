@@ -18,8 +18,7 @@ import resource
 import time
 
 import numpy as np
-import orjson
-from bench_data import compact
+from bench_data import native_payload
 
 from monitor.config import MonitorConfig
 from monitor.detection import Detector
@@ -50,12 +49,7 @@ def make_points(n_streams: int, n_points: int, seed: int = 0) -> list[list[Point
 
 
 def encode(batch: list[Point]) -> list[bytes]:
-    return [
-        compact(
-            orjson.dumps({"stream": p.name, "ts": p.ts, "value": p.value, "labels": dict(p.labels)})
-        )
-        for p in batch
-    ]
+    return [native_payload(p.name, p.ts, p.value, dict(p.labels)) for p in batch]
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import orjson
-from bench_data import compact
+from bench_data import native_payload
 from bench_kafka import HAS_CONFLUENT, Loader, Run, fill
 from kafka import KafkaConsumer, TopicPartition
 
@@ -205,18 +205,7 @@ def live_records(
                 value += SPIKE_SIGMAS * float(fleet.sigma[j])
                 spikes[len(payloads)] = (names[j], ts)
             keys.append(fleet.keys[j])
-            payloads.append(
-                compact(
-                    orjson.dumps(
-                        {
-                            "stream": fleet.names[j],
-                            "ts": ts,
-                            "value": value,
-                            "labels": label_dicts[j],
-                        }
-                    )
-                )
-            )
+            payloads.append(native_payload(fleet.names[j], ts, value, label_dicts[j]))
         t += 1
     run.points = t
     return keys, payloads, spikes

@@ -32,7 +32,8 @@ from monitor.anomaly.threshold import TailThreshold
 from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import Identities, StreamTable
-from monitor.records.base import Labels, Point, stream_key
+from monitor.records.base import Labels, Point
+from monitor.records.batch import point_columns
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import DailyProfile, HoltWinters
@@ -240,9 +241,7 @@ class Detector:
         ``owners`` (one int per point, e.g. the daemon's number of the Kafka partition
         the point came from) marks who feeds each stream: see :meth:`export_streams`.
         """
-        keys = [stream_key(p.name, p.labels) for p in points]
-        ts = np.fromiter((p.ts for p in points), np.float64, len(points))
-        values = np.fromiter((p.value for p in points), np.float64, len(points))
+        keys, ts, values = point_columns(points)
         return self.process_columns(keys, _Identities(points), ts, values, owners)
 
     def process_columns(

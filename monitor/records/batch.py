@@ -80,6 +80,20 @@ class DecodedColumns:
         )
 
 
+def point_columns(points: Sequence[Point]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Each point's stream key (:func:`~monitor.records.base.stream_key`), time and value
+    (float64): what the detector takes besides the points' (name, labels).
+
+    >>> keys, ts, values = point_columns([Point("cpu", (("host", "a"),), 60.0, 1.5)])
+    >>> keys, ts.tolist(), values.tolist()
+    (['cpu{host=a}'], [60.0], [1.5])
+    """
+    keys = [stream_key(p.name, p.labels) for p in points]
+    ts = np.fromiter((p.ts for p in points), np.float64, len(points))
+    values = np.fromiter((p.value for p in points), np.float64, len(points))
+    return keys, ts, values
+
+
 class BatchDecoder:
     """Decodes record values with the format of their topic; rejects empty or too
     large ones without decoding them.
@@ -134,12 +148,13 @@ class BatchDecoder:
                         records.extend([position] * len(decoded))
                 position += 1
             counts.append(len(points) - before)
+        keys, ts, point_values = point_columns(points)
         return DecodedColumns(
-            keys=[stream_key(p.name, p.labels) for p in points],
+            keys=keys,
             names=[p.name for p in points],
             labels=[p.labels for p in points],
-            ts=np.fromiter((p.ts for p in points), np.float64, len(points)),
-            values=np.fromiter((p.value for p in points), np.float64, len(points)),
+            ts=ts,
+            values=point_values,
             records=np.asarray(records, dtype=np.int64),
             counts=counts,
             rejected=rejected,

@@ -4,9 +4,10 @@ For each format the daemon reads (native, prometheus-kafka-adapter, telegraf), i
 builds ``--records`` records of ``--streams`` streams (the same labelled identities
 as the other benchmarks, values varying), decodes them all once to fill the label
 caches (as a running daemon has), then prints the best of ``--repeat`` timed passes
-in nanoseconds per record. It also prints the cost of building one
-:class:`monitor.records.Point` against a frozen dataclass with the same fields
-(what ``Point`` was before it became a named tuple).
+in nanoseconds per record, alone and in batches through the daemon's
+:class:`~monitor.records.batch.BatchDecoder` (columns, as the daemon takes them). It
+also prints the cost of building one :class:`monitor.records.Point` against a frozen
+dataclass with the same fields (what ``Point`` was before it became a named tuple).
 
 Run: ``.venv/bin/python benchmarks/decode_cost.py [--records 20000] [--repeat 7]``
 """
@@ -25,8 +26,11 @@ import orjson
 
 from monitor.records import Point, get_decoder
 from monitor.records.base import Decoder, Labels
+from monitor.records.batch import BatchDecoder
 
 TS = 1_700_000_000.0
+BATCH = 5_000
+"""Records per polled batch given to BatchDecoder (kafka.max_poll_records)."""
 
 
 def native(i: int, t: int, value: float) -> bytes:
@@ -118,6 +122,12 @@ def main() -> None:
         points = [p for payload in payloads for p in decode(payload)]  # fills the caches
         ns = best_ns(functools.partial(decode_all, decode, payloads), len(payloads), args.repeat)
         print(f"decode {fmt:<26} {ns:6.0f} ns/record ({len(points) // len(payloads)} point each)")
+        # The daemon decodes a polled batch at a time into columns (native: inline).
+        batch = BatchDecoder({}, fmt, max_record_bytes=65_536)
+        batches = [("metrics", payloads[i : i + BATCH]) for i in range(0, len(payloads), BATCH)]
+        batch(batches)
+        ns = best_ns(functools.partial(batch, batches), len(payloads), args.repeat)
+        print(f"batch  {fmt:<26} {ns:6.0f} ns/record (BatchDecoder, into columns)")
 
     n = args.records
     for label, kind in (("Point (named tuple)", Point), ("frozen dataclass", FrozenPoint)):

@@ -13,7 +13,8 @@ MAX_TS = 253402300800.0
 
 _NS = 1e17  # at or above: nanoseconds
 _US = 1e14  # at or above: microseconds
-_MS = 1e11  # at or above: milliseconds, below: seconds
+MILLISECONDS_FROM = 1e11
+"""Epoch numbers at or above this are milliseconds (or finer); below it, seconds."""
 _MAX_STR_LEN = 64
 _UTC = UTC
 
@@ -79,9 +80,9 @@ ISO-8601 date-time (YYYY-MM-DDThh:mm:ss[.f][Z|+hh:mm])
 
 def _from_number(raw: int | float) -> float:
     # Comparisons are False for NaN, so NaN falls through to the error.
-    if 0 <= raw < _MS:
+    if 0 <= raw < MILLISECONDS_FROM:
         return float(raw)
-    if raw >= _MS:
+    if raw >= MILLISECONDS_FROM:
         try:
             if raw < _US:
                 ts = raw / 1_000

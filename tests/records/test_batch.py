@@ -90,3 +90,81 @@ def test_an_empty_batch_gives_empty_columns():
     columns = BatchDecoder({}, "native", max_record_bytes=200)([])
     assert columns.keys == [] and columns.counts == [] and columns.rejected == []
     assert columns.ts.shape == columns.values.shape == columns.records.shape == (0,)
+
+
+def reference_columns(values, limit):
+    """What decoding each native value alone with decode_native gives, as column lists."""
+    keys, ts, vals, records, rejected = [], [], [], [], []
+    for position, value in enumerate(values):
+        try:
+            if not value:
+                raise RecordRejected("empty", "the record has no value")
+            if len(value) > limit:
+                raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
+            (point,) = get_decoder("native")(value)
+        except RecordRejected as exc:
+            rejected.append((exc.reason, exc.detail, position))
+        else:
+            keys.append((stream_key(point.name, point.labels), point.name, point.labels))
+            ts.append(point.ts)
+            vals.append(point.value)
+            records.append(position)
+    return keys, ts, vals, records, rejected
+
+
+def assert_native_batch_matches_reference(values, limit=65_536):
+    """Decoded twice by one decoder (the second time from its remembered identities),
+    the batch gives exactly what decode_native gives record by record."""
+    decode = BatchDecoder({}, "native", max_record_bytes=limit)
+    expected = reference_columns(values, limit)
+    for _ in range(2):
+        columns = decode([("metrics", values)])
+        identities = list(zip(columns.keys, columns.names, columns.labels, strict=True))
+        assert identities == expected[0]
+        assert [type(t) for t in columns.ts.tolist()] == [float] * len(expected[1])
+        assert columns.ts.tolist() == expected[1]
+        assert columns.values.tolist() == expected[2]
+        assert columns.records.tolist() == expected[3]
+        assert columns.rejected == expected[4]
+
+
+def test_native_records_decoded_inline_match_decode_native_on_the_hostile_corpus():
+    from tests.records.bad_records import BAD_RECORDS, TRICKY_GOOD_RECORDS
+
+    values = [r.payload for r in BAD_RECORDS + TRICKY_GOOD_RECORDS if r.format == "native"]
+    assert len(values) > 50
+    assert_native_batch_matches_reference(values)
+
+
+def test_a_known_stream_in_a_record_that_breaks_a_rule_is_still_rejected():
+    good = b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}}'
+    values = [
+        good,
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}, "x": 1}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": true, "labels": {"host": "a"}}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1e301, "labels": {"host": "a"}}',
+        b'{"stream": "cpu", "ts": -1, "value": 1, "labels": {"host": "a"}}',
+        b'{"stream": "cpu", "ts": 1700000000000, "value": 1, "labels": {"host": "a"}}',
+        b'{"stream": "cpu", "ts": "2023-11-14T22:13:20Z", "value": 1, "labels": {"host": "a"}}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1, "labels": [["host", "a"]]}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1, "labels": {"host": ["a"]}}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1, "labels": null}',
+        b'{"stream": "cpu", "ts": 1700000000, "labels": {"host": "a"}, "stream2": 1}',
+        b'{"ts": 1700000000, "value": 1, "labels": {"host": "a"}, "x": "cpu"}',
+        b'{"stream": "cpu", "ts": NaN, "value": 1}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 2, "labels": {"host": "a", "dc": "x"}}',
+        b'{"labels": {"host": "a"}, "value": 3, "ts": 1700000000, "stream": "cpu"}',
+    ]
+    assert_native_batch_matches_reference(values)
+    reasons = [reason for reason, _, _ in reference_columns(values, 65_536)[4]]
+    assert reasons == [
+        "unknown_field",
+        "bad_value",
+        "bad_value",
+        "bad_timestamp",
+        "bad_labels",
+        "bad_labels",
+        "unknown_field",
+        "unknown_field",
+        "not_json",
+    ]

@@ -248,3 +248,28 @@ def test_telegraf_round_trip(metric: tuple[dict[str, Any], list[Point]]) -> None
 def test_telegraf_batch_round_trip(metrics: list[tuple[dict[str, Any], list[Point]]]) -> None:
     payload = dumps({"metrics": [obj for obj, _ in metrics]})
     assert decode_telegraf(payload) == [p for _, points in metrics for p in points]
+
+
+# --- the batch decoder's inline native path agrees with decode_native -----------------
+
+native_like = st.fixed_dictionaries(
+    {
+        "stream": st.sampled_from(["cpu", "mem"]) | json_scalars,
+        "ts": st.sampled_from([1.7e9, 1_700_000_000, 1.7e12]) | json_scalars,
+        "value": st.floats() | st.integers() | json_scalars,
+    },
+    optional={
+        "labels": st.sampled_from([{"host": "a"}, {"host": "a", "dc": "x"}, None]) | json_values,
+        "extra": json_scalars,
+    },
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=200)
+@given(objs=st.lists(native_like, max_size=12))
+def test_batches_of_native_records_decode_as_each_record_does_alone(objs):
+    from tests.records.test_batch import assert_native_batch_matches_reference
+
+    values = [dumps(obj) for obj in objs]
+    # Every record twice: the second copy meets the identities the first left.
+    assert_native_batch_matches_reference(values + values)

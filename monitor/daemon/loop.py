@@ -145,10 +145,7 @@ class Daemon:
         self.partitions = Partitions(
             config, self.detector, consumer, metrics, self.lock, clock=clock
         )
-        kafka = config.kafka
-        self._decode_values = BatchDecoder(
-            kafka.topic_formats, kafka.format, kafka.max_record_bytes
-        )
+        self._decode_values = BatchDecoder.for_config(config, clock)
         self._lag_partitions: set[tuple[str, int]] = set()
         self._next_sweep = clock() + config.streams.eviction_interval_seconds
         self._limit_warned_at = -np.inf
@@ -256,10 +253,10 @@ class Daemon:
         """Decode and validate every record of a polled batch.
 
         A batch read by the reader process comes decoded (its ``columns``); any other is
-        decoded here, the same way (:class:`~monitor.records.batch.BatchDecoder`). Then
-        the records holding a point more than ``streams.max_future_seconds`` past the
-        daemon's clock are rejected, and each point gets its partition's owner number
-        (see :meth:`Partitions.owner`).
+        decoded here, the same way (:class:`~monitor.records.batch.BatchDecoder`, which
+        also rejects the records holding a point more than ``streams.max_future_seconds``
+        past the daemon's clock). Each point gets its partition's owner number (see
+        :meth:`Partitions.owner`).
         """
         columns: DecodedColumns | None = getattr(batch, "columns", None)
         if columns is None:
@@ -267,35 +264,13 @@ class Daemon:
                 (partition.topic, [record.value for record in records])
                 for partition, records in batch.items()
             )
-        horizon = self.config.streams.max_future_seconds
-        future = columns.ts > self.clock() + horizon
-        rejected = columns.rejected
-        if future.any():
-            first_future: dict[int, float] = {}
-            for position, ts in zip(
-                columns.records[future].tolist(), columns.ts[future].tolist(), strict=True
-            ):
-                first_future.setdefault(position, ts)
-            columns = columns.select(~np.isin(columns.records, list(first_future)))
-            rejected = sorted(
-                rejected
-                + [
-                    (
-                        "timestamp_in_future",
-                        f"ts {ts} is more than {horizon}s past the daemon's clock",
-                        position,
-                    )
-                    for position, ts in first_future.items()
-                ],
-                key=lambda rejection: rejection[2],
-            )
         numbers = [self.partitions.owner(partition) for partition in batch]
         owners = np.repeat(np.asarray(numbers, dtype=np.int32), columns.counts)
         record = _RecordAt(list(batch.values()))
         return DecodedBatch(
             columns,
             owners,
-            [(reason, detail, record(position)) for reason, detail, position in rejected],
+            [(reason, detail, record(position)) for reason, detail, position in columns.rejected],
             record,
         )
 

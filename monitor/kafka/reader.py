@@ -47,8 +47,10 @@ import pickle
 import signal
 import threading
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from itertools import accumulate
 from multiprocessing.connection import Connection
 from typing import Any, overload
 
@@ -81,6 +83,10 @@ CLOSE_TIMEOUT_S = 60.0
 
 Partition = tuple[str, int]
 Status = dict[Partition, tuple[int | None, int | None]]
+Part = tuple[str, int, list[int], Any, Any, Any]
+"""One partition's records of a batch as sent by the child: topic, partition, offsets,
+then keys, values and timestamps (lists, or by index for the rejected only, see
+:func:`_rejected_only`)."""
 """Each assigned partition -> (end offset, position) as the child last saw them."""
 
 
@@ -302,7 +308,7 @@ class ProcessConsumer:
 
     def _records(
         self,
-        parts: list[tuple[str, int, list[Any], list[Any], list[Any], list[Any]]],
+        parts: list[Part],
         columns: DecodedColumns | None,
     ) -> ReadBatch:
         batch = ReadBatch(columns)
@@ -371,16 +377,21 @@ class ReadBatch(dict[TopicPartition, Sequence[ConsumerRecord]]):
 
 class _Records(Sequence[ConsumerRecord]):
     """One partition's records of a batch, each made into a :class:`ConsumerRecord` only
-    when asked for (the daemon asks for a few: the last, the rejected, the anomalous)."""
+    when asked for (the daemon asks for a few: the last, the rejected, the anomalous).
+
+    When the child decoded the batch, ``keys``, ``values`` and ``timestamps`` hold those of
+    the rejected records only, by index (:func:`_rejected_only`); the others read as
+    ``None`` (timestamp ``-1``).
+    """
 
     def __init__(
         self,
         topic: str,
         partition: int,
         offsets: list[int],
-        keys: list[bytes | None],
-        values: list[bytes | None],
-        timestamps: list[int],
+        keys: list[bytes | None] | dict[int, bytes | None],
+        values: list[bytes | None] | dict[int, bytes | None],
+        timestamps: list[int] | dict[int, int],
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -399,6 +410,17 @@ class _Records(Sequence[ConsumerRecord]):
     def __getitem__(self, i: int | slice) -> ConsumerRecord | list[ConsumerRecord]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
+        if isinstance(self.values, dict):
+            if i < 0:
+                i += len(self.offsets)
+            return ConsumerRecord(
+                self.topic,
+                self.partition,
+                self.offsets[i],
+                self.keys.get(i),  # type: ignore[union-attr]
+                self.values.get(i),
+                self.timestamps.get(i, -1),  # type: ignore[union-attr]
+            )
         return ConsumerRecord(
             self.topic,
             self.partition,
@@ -465,11 +487,8 @@ class _Reader:
         self.conn = conn
         self.consumer = consumer
         self.kafka = config.kafka
-        self.decode = (
-            BatchDecoder(self.kafka.topic_formats, self.kafka.format, self.kafka.max_record_bytes)
-            if decodes_in_reader(self.kafka)
-            else None
-        )
+        # The reader's clock is the daemon's: both are this machine's wall clock.
+        self.decode = BatchDecoder.for_config(config) if decodes_in_reader(self.kafka) else None
         self.ahead = 0
         self.subscribed = False
         self.done = False
@@ -526,7 +545,10 @@ class _Reader:
                 )
                 for key, records in batch.items()
             ]
-            columns = None if self.decode is None else self.decode((p[0], p[4]) for p in parts)
+            columns = None
+            if self.decode is not None:
+                columns = self.decode((p[0], p[4]) for p in parts)
+                parts = _rejected_only(parts, columns)
             self.ahead += 1
             self.send("batch", parts, self.status(), columns)
         elif time.monotonic() >= self.status_at:
@@ -678,6 +700,39 @@ def _watch_last_read(
             time.sleep(0.5)
 
     threading.Thread(target=copy, name="last-read", daemon=True).start()
+
+
+def _rejected_only(parts: list[Part], columns: DecodedColumns) -> list[Part]:
+    """``parts`` with the keys, values and timestamps of the rejected records only: the
+    daemon reads no others (it needs the offsets of all), so the rest is not pickled.
+
+    >>> good = b'{"stream": "a", "ts": 1, "value": 2}'
+    >>> columns = BatchDecoder({}, "native", 100)([("m", [good, b"{"]), ("m", [good])])
+    >>> parts = [("m", 0, [5, 6], [b"k", b"l"], [good, b"{"], [1, 2]),
+    ...          ("m", 1, [7], [None], [good], [3])]
+    >>> for part in _rejected_only(parts, columns):
+    ...     print(part)
+    ('m', 0, [5, 6], {1: b'l'}, {1: b'{'}, {1: 2})
+    ('m', 1, [7], {}, {}, {})
+    """
+    by_part: list[list[int]] = [[] for _ in parts]
+    starts = list(accumulate((len(part[2]) for part in parts), initial=0))
+    for _reason, _detail, position in columns.rejected:
+        i = bisect_right(starts, position) - 1
+        by_part[i].append(position - starts[i])
+    return [
+        (
+            topic,
+            number,
+            offsets,
+            {i: keys[i] for i in kept},
+            {i: values[i] for i in kept},
+            {i: timestamps[i] for i in kept},
+        )
+        for (topic, number, offsets, keys, values, timestamps), kept in zip(
+            parts, by_part, strict=True
+        )
+    ]
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -21,13 +21,16 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from monitor.config.schema import MonitorConfig
 from monitor.records import RecordRejected, RecordSkipped, get_decoder
 from monitor.records.base import Decoder, Labels, Point, stream_key
 from monitor.records.native import decode_native
@@ -101,7 +104,7 @@ def point_columns(points: Sequence[Point]) -> tuple[list[str], np.ndarray, np.nd
 
 class BatchDecoder:
     """Decodes record values with the format of their topic; rejects empty or too
-    large ones without decoding them.
+    large ones without decoding them, and those with a point too far in the future.
 
     Parameters
     ----------
@@ -111,22 +114,54 @@ class BatchDecoder:
     max_record_bytes
         Longest value decoded (``kafka.max_record_bytes``); longer ones are rejected
         as ``too_large``.
+    max_future_seconds
+        A record with a point timestamped more than this past ``clock()`` (read once per
+        batch) is rejected as ``timestamp_in_future`` (``streams.max_future_seconds``).
+    clock
+        Wall clock in epoch seconds: the daemon's.
     """
 
     def __init__(
-        self, topic_formats: Mapping[str, str], default_format: str, max_record_bytes: int
+        self,
+        topic_formats: Mapping[str, str],
+        default_format: str,
+        max_record_bytes: int,
+        max_future_seconds: float = math.inf,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.topic_formats = dict(topic_formats)
         self.default_format = default_format
         self.limit = max_record_bytes
+        self.horizon = max_future_seconds
+        self.clock = clock
         self._decoders: dict[str, Decoder] = {}
         self._identities: dict[tuple[object, object], tuple[str, str, Labels]] = {}
         """(stream, label items as received) of native records accepted before -> the
         stream's (key, name, labels): checked once, shared by every later point."""
 
+    @classmethod
+    def for_config(
+        cls, config: MonitorConfig, clock: Callable[[], float] = time.time
+    ) -> BatchDecoder:
+        """The decoder the daemon's configuration asks for (``kafka``, ``streams``).
+
+        >>> decode = BatchDecoder.for_config(MonitorConfig(), clock=lambda: 1700000000.0)
+        >>> columns = decode([("metrics", [b'{"stream": "a", "ts": 1800000000, "value": 1}'])])
+        >>> [(reason, position) for reason, _detail, position in columns.rejected]
+        [('timestamp_in_future', 0)]
+        """
+        kafka = config.kafka
+        return cls(
+            kafka.topic_formats,
+            kafka.format,
+            kafka.max_record_bytes,
+            config.streams.max_future_seconds,
+            clock,
+        )
+
     def __call__(self, partitions: Iterable[tuple[str, Sequence[bytes | None]]]) -> DecodedColumns:
         """Decode the values of each (topic, values) in turn."""
-        out = _Columns()
+        out = _Columns(self.clock(), self.horizon)
         counts: list[int] = []
         position = 0
         for topic, values in partitions:
@@ -162,6 +197,8 @@ class BatchDecoder:
                 if len(value) > limit:
                     raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
                 decoded = decoder(value)
+                for point in decoded:
+                    out.check_future(point.ts)
             except RecordSkipped as exc:
                 out.skipped.append(exc.reason)
             except RecordRejected as exc:
@@ -185,6 +222,7 @@ class BatchDecoder:
         known = self._identities
         keys, names, labels_out = out.keys, out.names, out.labels
         ts_out, values_out, records = out.ts, out.values, out.records
+        future = out.future
         for value in values:
             if value and len(value) <= limit:
                 obj: Any
@@ -202,6 +240,7 @@ class BatchDecoder:
                         len(obj) == 3 + ("labels" in obj)
                         and (tt is float or tt is int)
                         and 0 <= ts < MILLISECONDS_FROM
+                        and ts <= future
                         and (tv is float or tv is int)
                         and -MAX_ABS_VALUE <= v <= MAX_ABS_VALUE
                     ):
@@ -232,6 +271,7 @@ class BatchDecoder:
             if len(value) > self.limit:
                 raise RecordRejected("too_large", f"{len(value)} bytes, limit {self.limit}")
             (point,) = decode_native(value)
+            out.check_future(point.ts)
         except RecordRejected as exc:
             out.rejected.append((exc.reason, exc.detail, position))
             return
@@ -260,9 +300,12 @@ cleared, so a flood of new stream names cannot grow it without limit."""
 
 
 class _Columns:
-    """The lists a batch's columns are gathered in."""
+    """The lists a batch's columns are gathered in; points after ``now + horizon`` are
+    refused."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: float, horizon: float) -> None:
+        self.horizon = horizon
+        self.future = now + horizon
         self.keys: list[str] = []
         self.names: list[str] = []
         self.labels: list[Labels] = []
@@ -271,6 +314,13 @@ class _Columns:
         self.records: list[int] = []
         self.rejected: list[tuple[str, str, int]] = []
         self.skipped: list[str] = []
+
+    def check_future(self, ts: float) -> None:
+        if ts > self.future:
+            raise RecordRejected(
+                "timestamp_in_future",
+                f"ts {ts} is more than {self.horizon}s past the daemon's clock",
+            )
 
     def add(self, key: str, point: Point, position: int) -> None:
         self.keys.append(key)

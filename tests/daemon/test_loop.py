@@ -241,8 +241,8 @@ def test_subscribes_to_a_topic_pattern_when_given():
 
 def test_a_batch_decoded_by_the_reader_gives_what_a_batch_decoded_here_gives():
     # The reading child decodes with the same BatchDecoder and sends the columns along
-    # (monitor.kafka.reader.ReadBatch); timestamps in the future are still judged by the
-    # daemon's clock. Two partitions, bad records between good ones, one spike each.
+    # (monitor.kafka.reader.ReadBatch); it judges timestamps in the future by its clock,
+    # which is the daemon's. Two partitions, bad records between good ones, one spike each.
     records = []
     for partition, stream in ((0, "cpu"), (1, "mem")):
         for offset, payload in enumerate(spike_series(n=400, spike_at=300, stream=stream)):
@@ -251,7 +251,7 @@ def test_a_batch_decoded_by_the_reader_gives_what_a_batch_decoded_here_gives():
             records.append(record("metrics", partition, offset, payload, key=b"k"))
     raw = batch_of(records)
     config = MonitorConfig()
-    decode = BatchDecoder(config.kafka.topic_formats, config.kafka.format, 65_536)
+    decode = BatchDecoder.for_config(config, clock=lambda: NOW)
     read = ReadBatch(decode((p.topic, [r.value for r in rs]) for p, rs in raw.items()))
     # The daemon reads the values of rejected records only (for their dead letters):
     # had it decoded the others again, they would be rejected as empty.

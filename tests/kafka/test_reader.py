@@ -241,13 +241,16 @@ def test_the_child_decodes_the_batches_when_kafka_decode_in_says(
     bootstrap = broker.bootstrap_servers
     ensure_topics(bootstrap, {topic_name: 2})
     producer = KafkaProducer(bootstrap_servers=bootstrap)
+    sent = []
     for i in range(N):
         value = b'{"stream": "s%d", "ts": %d, "value": %d}' % (i % 5, 1_700_000_000 + i, i)
-        producer.send(topic_name, key=b"k%d" % (i % 3), value=b"{" if i == 40 else value)
+        value = b"{" if i == 40 else value
+        sent.append((producer.send(topic_name, key=b"k%d" % (i % 3), value=value), value))
     producer.flush()
+    produced = {(f.get().partition, f.get().offset): value for f, value in sent}
     producer.close()
     config = reader_config(bootstrap, f"{topic_name}-g", transport, decode_in=decode_in)
-    decode = BatchDecoder({}, "native", config.kafka.max_record_bytes)
+    decode = BatchDecoder.for_config(config)
     consumer = ProcessConsumer(config)
     try:
         consumer.subscribe(topics=[topic_name])
@@ -258,11 +261,21 @@ def test_the_child_decodes_the_batches_when_kafka_decode_in_says(
             if not batch:
                 continue
             assert isinstance(batch, ReadBatch)
-            values = [(p.topic, [r.value for r in records]) for p, records in batch.items()]
+            values = [
+                (p.topic, [produced[(p.partition, r.offset)] for r in records])
+                for p, records in batch.items()
+            ]
             read += sum(len(v) for _, v in values)
             if not decoded:
                 assert batch.columns is None
+                assert [r.value for rs in batch.values() for r in rs] == [
+                    v for _, vs in values for v in vs
+                ]
                 continue
+            # The child sent the values of the rejected records only.
+            assert [r.value for rs in batch.values() for r in rs if r.value is not None] == [
+                v for _, vs in values for v in vs if v == b"{"
+            ]
             # What the child sent is what decoding the batch here gives.
             assert batch.columns is not None
             expected = decode(values)

@@ -8,7 +8,8 @@ alert (:class:`bench_data.Fleet`), as native records keyed by stream, in the ord
 feed writes them. Then, for each transport (kafka-python, and ``confluent`` when
 confluent-kafka and ``monitor.kafka.transport`` are there), it prints one line per figure:
 
-1. ``client``: the bare client, consume + decode only (the daemon's decoder), records/s;
+1. ``client``: the bare client, consume + decode only (the daemon's decoder,
+   :class:`~monitor.records.batch.BatchDecoder`, a polled batch at a time), records/s;
 2. ``daemon``: the full daemon, built like ``monitor run`` builds it (``build_daemon``,
    default detectors, the consumer in a child process unless ``--reader inline``),
    records/s from its first batch until it has scored every record, produced the events,
@@ -27,13 +28,15 @@ confluent-kafka and ``monitor.kafka.transport`` are there), it prints one line p
    to the arrival of its anomaly event on the events topic (a separate consumer), p50/p99,
    and the three slowest seconds (median/max of the spikes produced in each).
 
-(1) and (2) are repeated ``--repeat`` times (default 1, ``make bench`` 3; each with a fresh group;
-the transports take turns) and the best is reported with the spread. Every daemon here uses
-the default configuration except: a warm-up of ``--warmup`` points (default 20: with the
-default 300 no stream could alert within the data, and the calibrated score needs about 250
-points anyway), the session timeouts of a test (``session_timeout_ms=6000``,
-``heartbeat_interval_ms=1000``), no event log lines, and its checkpoints in a temporary
-directory. The figures go to ``results/bench/pipeline.json``.
+(1) and (2) also print CPU time (user + system) per record: the client's, and the daemon's
+with its reader child's (best run); other processes on the machine change it less than
+records/s. (1) and (2) are repeated ``--repeat`` times (default 1, ``make bench`` 3; each
+with a fresh group; the transports take turns) and the best is reported with the spread.
+Every daemon here uses the default configuration except: a warm-up of ``--warmup`` points
+(default 20: with the default 300 no stream could alert within the data, and the calibrated
+score needs about 250 points anyway), the session timeouts of a test
+(``session_timeout_ms=6000``, ``heartbeat_interval_ms=1000``), no event log lines, and its
+checkpoints in a temporary directory. The figures go to ``results/bench/pipeline.json``.
 
 Run: ``.venv/bin/python benchmarks/pipeline.py [--streams 10000] [--points 300] [--repeat 1]``
 (about 8 minutes on 2 cores; ``--transports kafka-python --skip river memory live`` for (1)
@@ -48,6 +51,7 @@ import functools
 import gc
 import json
 import logging
+import resource
 import statistics
 import sys
 import tempfile
@@ -69,16 +73,18 @@ from monitor.daemon.runner import build_daemon
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
 from monitor.kafka.client import consumer_settings
-from monitor.records import get_decoder
+from monitor.records.batch import BatchDecoder
 
 # (1) the bare client -----------------------------------------------------------------------
 
 
-def bare_client(run: Run, transport: str) -> float:
-    """Consume and decode every record of the topic with a new group; records/s."""
+def bare_client(run: Run, transport: str) -> tuple[float, float]:
+    """Consume and decode every record of the topic with a new group, a polled batch at a
+    time with the daemon's decoder; records/s and CPU seconds per record."""
     config = MonitorConfig.model_validate_json(json.dumps(run.config(transport, "unused")))
-    decode = get_decoder("native")
+    decode = BatchDecoder.for_config(config)
     n = run.produced
+    cpu_before = cpu_seconds()
     if transport == "kafka-python":
         consumer = KafkaConsumer(**consumer_settings(config.kafka))
         consumer.subscribe(topics=[run.topic])
@@ -89,14 +95,12 @@ def bare_client(run: Run, transport: str) -> float:
                 batch = consumer.poll(timeout_ms=config.kafka.poll_timeout_ms)
                 if batch and started is None:
                     started = time.perf_counter()
-                for records in batch.values():
-                    for record in records:
-                        decode(record.value)
-                    count += len(records)
+                decode((p.topic, [r.value for r in records]) for p, records in batch.items())
+                count += sum(len(records) for records in batch.values())
             elapsed = time.perf_counter() - (started or 0.0)
         finally:
             consumer.close(autocommit=False)
-        return n / elapsed
+        return n / elapsed, (cpu_seconds() - cpu_before) / n
     import confluent_kafka
 
     from monitor.kafka.confluent import consumer_settings as fast_settings
@@ -111,24 +115,33 @@ def bare_client(run: Run, transport: str) -> float:
             messages = fast.consume(num_messages=kafka.max_poll_records, timeout=0.5)
             if messages and started is None:
                 started = time.perf_counter()
-            for message in messages:
-                if message.error() is None:
-                    decode(message.value())
-                    count += 1
+            values = [m.value() for m in messages if m.error() is None]
+            decode([(run.topic, values)])
+            count += len(values)
         elapsed = time.perf_counter() - (started or 0.0)
     finally:
         fast.close()
-    return n / elapsed
+    return n / elapsed, (cpu_seconds() - cpu_before) / n
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have exited
+    (the daemon's reader child, joined when the daemon closes; not the broker)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # (2) the daemon ------------------------------------------------------------------------------
 
 
-def daemon_rate(run: Run, transport: str) -> tuple[float, int]:
-    """Run the daemon in this process until it has processed every record; records/s, events."""
+def daemon_rate(run: Run, transport: str) -> tuple[float, int, float]:
+    """Run the daemon in this process until it has processed every record; records/s,
+    events, and CPU seconds per record (the daemon's process and its reader child)."""
     config = MonitorConfig.model_validate_json(
         json.dumps(run.config(transport, f"{run.topic}-events"))
     )
+    cpu_before = cpu_seconds()
     registry = CollectorRegistry()
     daemon, _streams = build_daemon(config, registry)
     n = run.produced
@@ -160,7 +173,8 @@ def daemon_rate(run: Run, transport: str) -> tuple[float, int]:
     if code != [0] or not started:
         raise RuntimeError(f"the daemon exited with {code}")
     events = registry.get_sample_value("monitor_events_emitted_total") or 0.0
-    return seen[0] / (finished - started[0]), int(events)
+    cpu = (cpu_seconds() - cpu_before) / seen[0]
+    return seen[0] / (finished - started[0]), int(events), cpu
 
 
 # Driver ----------------------------------------------------------------------------------
@@ -258,26 +272,35 @@ def main() -> None:
                 gc.freeze()
             client: dict[str, list[float]] = {t: [] for t in transports}
             daemon: dict[str, list[float]] = {t: [] for t in transports}
+            client_cpu: dict[str, list[float]] = {t: [] for t in transports}
+            daemon_cpu: dict[str, list[float]] = {t: [] for t in transports}
             events: dict[str, int] = {}
             for _ in range(args.repeat):
                 for transport in transports:
-                    client[transport].append(
-                        timed(f"client {transport}", lambda t=transport: bare_client(run, t))
+                    rate, cpu = timed(
+                        f"client {transport}", lambda t=transport: bare_client(run, t)
                     )
-                    rate, events[transport] = timed(
+                    client[transport].append(rate)
+                    client_cpu[transport].append(cpu)
+                    rate, events[transport], cpu = timed(
                         f"daemon {transport}", lambda t=transport: daemon_rate(run, t)
                     )
                     daemon[transport].append(rate)
+                    daemon_cpu[transport].append(cpu)
             for transport in transports:
                 best_client, best_daemon = max(client[transport]), max(daemon[transport])
+                cpu_client = min(client_cpu[transport]) * 1e6
+                cpu_daemon = min(daemon_cpu[transport]) * 1e6
                 print(
                     f"(1) client   {transport:<12} {best_client:>9,.0f} records/s "
-                    f"(consume + decode; runs: {spread(client[transport])})"
+                    f"(consume + decode; runs: {spread(client[transport])}; "
+                    f"CPU {cpu_client:.2f} us/record)"
                 )
                 print(
                     f"(2) daemon   {transport:<12} {best_daemon:>9,.0f} records/s "
                     f"(end to end, {events[transport]} events; runs: "
-                    f"{spread(daemon[transport])}) = {best_daemon / best_client:.2f} x client"
+                    f"{spread(daemon[transport])}; CPU {cpu_daemon:.2f} us/record with its "
+                    f"reader) = {best_daemon / best_client:.2f} x client"
                 )
                 figures[transport] = {
                     "client_rps": best_client,
@@ -286,6 +309,8 @@ def main() -> None:
                     "daemon_runs": daemon[transport],
                     "events": events[transport],
                     "vs_client": best_daemon / best_client,
+                    "client_cpu_us_per_record": cpu_client,
+                    "daemon_cpu_us_per_record": cpu_daemon,
                 }
 
             if "river" in args.skip:

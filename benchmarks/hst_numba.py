@@ -89,6 +89,9 @@ def main() -> None:
     split_feature = compiled._split_feature.astype(np.int64)
     split_threshold = compiled._split_threshold
     s = compiled.state
+    # The numpy version keeps the leaves of the window being filled; the kernel keeps
+    # the latest masses, as river does.
+    l_mass = np.zeros_like(s.r_mass)
     out = np.empty(args.points)
     rng = np.random.default_rng(0)
     worst = 0.0
@@ -105,7 +108,7 @@ def main() -> None:
             split_feature,
             split_threshold,
             s.r_mass,
-            s.l_mass,
+            l_mass,
             s.counter,
             s.first_window,
             compiled.height,

@@ -42,8 +42,10 @@ from monitor.state.exceptions import CheckpointError
 log = logging.getLogger("monitor.state")
 
 FORMAT = "monitor-checkpoint"
-VERSION = 1
-"""Bumped whenever the layout of a checkpoint file changes incompatibly."""
+VERSION = 2
+"""Bumped whenever the layout of a checkpoint file changes incompatibly (2: the
+half-space trees keep the leaves of the window being filled instead of its masses).
+A file of another version is skipped and its partition starts cold."""
 
 _META = "__meta__"
 _KEYS = "__keys__"

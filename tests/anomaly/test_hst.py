@@ -27,7 +27,8 @@ def test_trees_are_the_same_as_rivers_for_the_same_seed():
 
 
 @pytest.mark.parametrize(
-    ("n_trees", "height", "window_size"), [(10, 8, 250), (3, 4, 20), (5, 2, 7), (2, 3, 300)]
+    ("n_trees", "height", "window_size"),
+    [(10, 8, 250), (3, 4, 20), (5, 2, 7), (2, 3, 300), (2, 9, 30)],
 )
 def test_scores_agree_with_river_per_stream(n_trees, height, window_size):
     rng = np.random.default_rng(0)
@@ -69,5 +70,10 @@ def test_outlier_scores_higher_than_inlier():
 def test_mass_dtype_follows_window_size():
     assert HalfSpaceTrees(1, window_size=250).state.r_mass.dtype == np.uint8
     assert HalfSpaceTrees(1, window_size=1000).state.r_mass.dtype == np.uint16
+
+
+def test_leaf_dtype_follows_height():
+    assert HalfSpaceTrees(1, height=8).state.leaves.dtype == np.uint8
+    assert HalfSpaceTrees(1, height=9).state.leaves.dtype == np.uint16
     with pytest.raises(ValueError, match="window_size"):
         HalfSpaceTrees(1, window_size=70_000)

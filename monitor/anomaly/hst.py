@@ -2,15 +2,13 @@
 
 The random split structure of a half-space tree depends only on the feature
 space, here [0, 1]^d, so every stream uses the same trees and keeps only its own
-node masses of the last complete window (the reference masses that points are scored
-against) and the leaf each point of the window being filled reached in each tree.
-When that window completes, its node masses are counted from those leaves at once:
-a point adds one to every node on its path, which is every ancestor of its leaf.
-That is the latest mass river keeps, without updating nine nodes per tree for every
-point (about three times the work) or storing it (``window_size`` x ``n_trees``
-leaves take half the bytes of ``n_trees`` x ``2**(height + 1) - 1`` masses at the
-default sizes). Masses never exceed the window size, so they are stored as ``uint8``
-(``uint16`` for windows above 255); leaves as ``uint8`` up to height 8.
+node masses of the last complete window (the reference masses points are scored
+against) and, for the window being filled, how many of its points reached each leaf.
+When that window completes, every node's mass is summed from the leaves below it: a
+point adds one to every node on its path, which is every ancestor of its leaf. That is
+the latest mass river keeps, for one update per tree and point instead of one per node
+on the path (nine at height 8), and half its bytes. Masses never exceed the window
+size, so they are stored as ``uint8`` (``uint16`` for windows above 255).
 """
 
 from __future__ import annotations
@@ -137,11 +135,10 @@ class HalfSpaceTrees:
         self.seed = seed
         self.trees = build_trees(n_features, n_trees, height, seed)
         mass = np.uint8 if window_size <= 255 else np.uint16
-        leaf = np.uint8 if height <= 8 else np.uint16
         self.state = ArrayState(
             {
                 "r_mass": ArraySpec((n_trees, self.trees.n_nodes), mass, 0),
-                "leaves": ArraySpec((window_size, n_trees), leaf, 0),
+                "l_leaf": ArraySpec((n_trees, 2**height), mass, 0),
                 "counter": ArraySpec((), np.int32, 0),
                 "first_window": ArraySpec((), np.bool_, True),
             },
@@ -220,40 +217,36 @@ class HalfSpaceTrees:
         if cells is None:
             cells = self.cells(rows, features)
         s = self.state
-        # The leaf of each walk, numbered 0 .. 2**height - 1 within its tree.
-        base = rows[:, None] * self._row_cells + self._tree_cells + self._first_leaf
-        counter = s.counter[rows]
-        s.leaves[rows, counter] = cells[:, :, -1] - base
-        counter += 1
+        # Each walk's leaf, as a cell of the (rows, trees, leaves) counts.
+        leaf_base = (rows[:, None] * self.n_trees + self._tree_index) * (2**self.height)
+        leaf = cells[:, :, -1] - rows[:, None] * self._row_cells - self._tree_cells
+        # Rows are distinct, so no cell repeats.
+        _flat(s.l_leaf)[(leaf_base + leaf - self._first_leaf).ravel()] += 1
+        counter = s.counter[rows] + 1
         rolled = counter >= self.window_size
         if rolled.any():
             done = rows[rolled]
-            s.r_mass[done] = self.masses(s.leaves[done])
+            s.r_mass[done] = self.masses(s.l_leaf[done])
+            s.l_leaf[done] = 0
             s.first_window[done] = False
             counter[rolled] = 0
         s.counter[rows] = counter
 
-    def masses(self, leaves: np.ndarray) -> np.ndarray:
-        """Node masses, shape ``(streams, n_trees, n_nodes)``, of windows of points given
-        by the leaf each reached in each tree, shape ``(streams, points, n_trees)``.
+    def masses(self, leaf_counts: np.ndarray) -> np.ndarray:
+        """Node masses, shape ``(streams, n_trees, n_nodes)``, from the number of points
+        that reached each leaf, shape ``(streams, n_trees, 2**height)``.
 
         >>> hst = HalfSpaceTrees(n_features=1, n_trees=1, height=2, window_size=3)
-        >>> hst.masses(np.array([[[0], [3], [3]]])).tolist()  # leaves are nodes 3 .. 6
+        >>> hst.masses(np.array([[[1, 0, 0, 2]]], dtype=np.uint8)).tolist()
         [[[3, 1, 2, 1, 0, 0, 2]]]
         """
-        streams, _, n_trees = leaves.shape
-        n_leaves = 2**self.height
-        # Count each (stream, tree, leaf), then each node holds its two children's sum.
-        cell = (np.arange(streams)[:, None, None] * n_trees + np.arange(n_trees)) * n_leaves
-        counts = np.bincount((cell + leaves).ravel(), minlength=streams * n_trees * n_leaves)
+        streams, n_trees, n_leaves = leaf_counts.shape
         out = np.empty((streams, n_trees, self.trees.n_nodes), dtype=self.state.r_mass.dtype)
-        out[:, :, n_leaves - 1 :] = counts.reshape(streams, n_trees, n_leaves)
+        out[:, :, n_leaves - 1 :] = leaf_counts
         for depth in range(self.height - 1, -1, -1):
             first, width = 2**depth - 1, 2**depth
             children = out[:, :, 2 * first + 1 : 2 * first + 1 + 2 * width]
-            out[:, :, first : first + width] = children.reshape(streams, n_trees, width, 2).sum(
-                axis=3
-            )
+            np.add(children[:, :, ::2], children[:, :, 1::2], out=out[:, :, first : first + width])
         return out
 
     def score_learn(self, rows: np.ndarray, features: np.ndarray) -> np.ndarray:

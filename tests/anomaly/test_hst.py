@@ -72,8 +72,9 @@ def test_mass_dtype_follows_window_size():
     assert HalfSpaceTrees(1, window_size=1000).state.r_mass.dtype == np.uint16
 
 
-def test_leaf_dtype_follows_height():
-    assert HalfSpaceTrees(1, height=8).state.leaves.dtype == np.uint8
-    assert HalfSpaceTrees(1, height=9).state.leaves.dtype == np.uint16
+def test_leaf_counts_of_the_filling_window_have_the_mass_dtype():
+    assert HalfSpaceTrees(1, height=9, window_size=250).state.l_leaf.shape == (16, 10, 512)
+    assert HalfSpaceTrees(1, window_size=250).state.l_leaf.dtype == np.uint8
+    assert HalfSpaceTrees(1, window_size=1000).state.l_leaf.dtype == np.uint16
     with pytest.raises(ValueError, match="window_size"):
         HalfSpaceTrees(1, window_size=70_000)

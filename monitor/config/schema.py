@@ -193,6 +193,20 @@ class NoveltyConfig(_Section):
     whose values keep visiting a rare range learns that its tail is wide."""
 
 
+class RareRateConfig(_Section):
+    """Rare-value rate: a burst of values rare under the novelty histogram, scored by how
+    improbable the stream's recent count of them is under its long-run count."""
+
+    share: float = Field(0.01, ge=0, lt=1)
+    """A value is rare when its novelty bin (with the neighbour share) holds less than this
+    share of the stream's faded histogram; 0 turns the detector off."""
+    short_fading: float = Field(0.03, gt=0, lt=1)
+    """Weight the recent count of rare values loses per point (0.03: about the last 33)."""
+    long_fading: float = Field(0.001, gt=0, lt=1)
+    """Fading factor of the long-run mean and variance of that count (0.001: about the
+    last 1,000 points)."""
+
+
 class DailyProfileConfig(_Section):
     """Per time-of-day (UTC) bin mean and spread of each value's deviation from its
     long-run mean: the ``season`` detector."""
@@ -278,6 +292,7 @@ class DetectorConfig(_Section):
     forecaster: ForecasterConfig = ForecasterConfig()
     hst: HalfSpaceTreesConfig = HalfSpaceTreesConfig()
     novelty: NoveltyConfig = NoveltyConfig()
+    rare_rate: RareRateConfig = RareRateConfig()
     daily_profile: DailyProfileConfig = DailyProfileConfig()
     weights: WeightsConfig = WeightsConfig()
     threshold: ThresholdConfig = ThresholdConfig()

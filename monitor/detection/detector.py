@@ -12,9 +12,11 @@ For each point, in this order (each point is scored before it is learned):
    find anomalous), or, when higher, the run of such deviations the point continues
    (two one-sided CUSUMs of the season z-score, counted once the stream is warm);
 3. their weighted mean, the raw score, turned by :class:`TailThreshold`
-   into the stream's anomaly score (and value novelty likewise), reported only when
-   it beats the stream's recent peak (:class:`PeakSuppression`, which compares
-   scores beyond 1 too) and compared with its adaptive threshold;
+   into the stream's anomaly score (and value novelty likewise; a burst of values
+   rare under the novelty histogram is scored by :class:`RareRate`; the stream's
+   score is the largest of the three), reported only when it beats the stream's
+   recent peak (:class:`PeakSuppression`, which compares scores beyond 1 too) and
+   compared with its adaptive threshold;
 4. no alert before the stream's warm-up is over.
 """
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from monitor.anomaly.hst import HalfSpaceTrees
 from monitor.anomaly.novelty import ValueNovelty
+from monitor.anomaly.rare_rate import RareRate
 from monitor.anomaly.suppress import PeakSuppression
 from monitor.anomaly.threshold import TailThreshold
 from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
@@ -204,6 +207,12 @@ class Detector:
         )
         # A value in a bin of average mass is not novel: only surprisal beyond that counts.
         self.uniform_surprisal = float(np.log(n.bins))
+        r = d.rare_rate
+        # A value is rare when its bin holds less than ``share`` of the histogram's mass.
+        self.rare_surprisal = float(-np.log(r.share)) if r.share > 0 else None
+        self.rare_rate = RareRate(
+            r.short_fading, r.long_fading, r.share if r.share > 0 else 0.01, capacity
+        )
         self.suppression = PeakSuppression(d.suppression_span, capacity, d.suppression_margin)
         w = d.weights
         weights = np.array([w.forecast, w.rolling, w.hst, w.level, w.season])
@@ -327,6 +336,7 @@ class Detector:
             "novelty_gate": self.novelty_gate.state,
             "novelty_gate_short": self.novelty_gate.short.state,
             "suppression": self.suppression.state,
+            "rare_rate": self.rare_rate.state,
         }
 
     def _components(self) -> list[ArrayState]:
@@ -387,8 +397,13 @@ class Detector:
         )
         # Like the tail model, the profile does not learn what scores at or above
         # max(threshold, learn_below): a clear anomaly does not become usual.
-        usual = ~warm | (score < np.maximum(threshold, self.learn_below))
-        score = np.minimum(self.suppression.update(rows, np.maximum(score, novel), warm), 1.0)
+        cut = np.maximum(threshold, self.learn_below)
+        usual = ~warm | (score < cut)
+        point = np.maximum(score, novel)
+        if self.rare_surprisal is not None:
+            rare = surprisal > self.rare_surprisal
+            point = np.maximum(point, self.rare_rate.update(rows, rare, warm, cut))
+        score = np.minimum(self.suppression.update(rows, point, warm), 1.0)
         threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)
 

@@ -259,3 +259,18 @@ def test_novelty_learns_more_of_its_tail_than_the_raw_score():
     assert learns_a_score_of(Detector(MonitorConfig()).novelty_gate, 0.7)
     assert not learns_a_score_of(Detector(MonitorConfig()).gate, 0.7)
     assert not learns_a_score_of(Detector(config(novelty={"learn_below": 0.5})).novelty_gate, 0.7)
+
+
+def test_a_burst_of_usual_spikes_alerts_through_the_rare_value_rate():
+    # A spike of +20 every 200 points is rare (0.5 % of values) but usual: no single
+    # spike alerts. Five of them within 13 points, none larger, make a burst that the
+    # rare-value rate (rare_rate.*) finds; the per-point models alone find nothing.
+    values = noisy(4000)
+    values[np.arange(75, 4000, 200)] += 20.0
+    burst = np.arange(3000, 3015, 3)
+    values[burst] += 20.0
+    flagged = np.flatnonzero(run(Detector(MonitorConfig()), values).anomalous)
+    assert len(flagged) and np.isin(flagged, burst).all()
+    alone = run(Detector(config(rare_rate={"share": 0.0})), values)
+    assert not alone.anomalous.any()
+    assert Detector(MonitorConfig()).rare_rate.short_fading == 0.03

@@ -83,11 +83,11 @@ CLOSE_TIMEOUT_S = 60.0
 
 Partition = tuple[str, int]
 Status = dict[Partition, tuple[int | None, int | None]]
+"""Each assigned partition -> (end offset, position) as the child last saw them."""
 Part = tuple[str, int, list[int], Any, Any, Any]
 """One partition's records of a batch as sent by the child: topic, partition, offsets,
 then keys, values and timestamps (lists, or by index for the rejected only, see
 :func:`_rejected_only`)."""
-"""Each assigned partition -> (end offset, position) as the child last saw them."""
 
 
 class ReaderFailed(MonitorError):

@@ -33,9 +33,9 @@ import orjson
 from monitor.config.schema import MonitorConfig
 from monitor.records import RecordRejected, RecordSkipped, get_decoder
 from monitor.records.base import Decoder, Labels, Point, stream_key
-from monitor.records.native import decode_native
+from monitor.records.native import native_point
 from monitor.records.timestamps import MILLISECONDS_FROM
-from monitor.records.validate import MAX_ABS_VALUE
+from monitor.records.validate import MAX_ABS_VALUE, load_object
 
 
 @dataclass
@@ -186,17 +186,14 @@ class BatchDecoder:
         )
 
     def _generic(
-        self, decoder: Decoder, values: Sequence[bytes | None], position: int, out: _Columns
+        self, decoder: Decoder, values: Sequence[bytes | None], start: int, out: _Columns
     ) -> None:
-        """Each value through the format's record decoder."""
+        """Each value through the format's record decoder; the first is record ``start``
+        of the batch."""
         limit = self.limit
-        for value in values:
+        for position, value in enumerate(values, start):
             try:
-                if not value:
-                    raise RecordRejected("empty", "the record has no value")
-                if len(value) > limit:
-                    raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
-                decoded = decoder(value)
+                decoded = decoder(_sized(value, limit))
                 for point in decoded:
                     out.check_future(point.ts)
             except RecordSkipped as exc:
@@ -206,16 +203,16 @@ class BatchDecoder:
             else:
                 for point in decoded:
                     out.add(stream_key(point.name, point.labels), point, position)
-            position += 1
 
-    def _native(self, values: Sequence[bytes | None], position: int, out: _Columns) -> None:
+    def _native(self, values: Sequence[bytes | None], start: int, out: _Columns) -> None:
         """Native values, the common case inline: what :func:`decode_native` gives each.
 
         A record that is an object of exactly ``stream`` (a string), ``ts`` (a number of
         seconds), ``value`` (a float or int in range) and ``labels`` (an object, null or
         absent) whose stream and labels were accepted before is taken as it is, with the
-        key, name and labels found then. Any other goes through :func:`decode_native`
-        (the reference the tests compare with), so both accept and reject the same.
+        key, name and labels found then. Any other object goes through
+        :func:`~monitor.records.native.native_point`, as in :func:`decode_native` (the
+        reference the tests compare with), so both accept and reject the same.
         """
         limit = self.limit
         loads = orjson.loads
@@ -223,64 +220,59 @@ class BatchDecoder:
         keys, names, labels_out = out.keys, out.names, out.labels
         ts_out, values_out, records = out.ts, out.values, out.records
         future = out.future
-        for value in values:
-            if value and len(value) <= limit:
-                obj: Any
-                try:
-                    obj = loads(value)
-                except orjson.JSONDecodeError:
-                    obj = None
-                if type(obj) is dict:
-                    labels = obj.get("labels")
-                    ts: Any = obj.get("ts")
-                    v: Any = obj.get("value")
-                    tt = type(ts)
-                    tv = type(v)
-                    if (
-                        len(obj) == 3 + ("labels" in obj)
-                        and (tt is float or tt is int)
-                        and 0 <= ts < MILLISECONDS_FROM
-                        and ts <= future
-                        and (tv is float or tv is int)
-                        and -MAX_ABS_VALUE <= v <= MAX_ABS_VALUE
-                    ):
-                        try:
-                            identity = known.get(
-                                (obj.get("stream"), () if labels is None else tuple(labels.items()))
-                            )
-                        except (TypeError, AttributeError):  # unhashable, or labels not an object
-                            identity = None
-                        if identity is not None:
-                            keys.append(identity[0])
-                            names.append(identity[1])
-                            labels_out.append(identity[2])
-                            ts_out.append(float(ts))
-                            values_out.append(float(v))
-                            records.append(position)
-                            position += 1
-                            continue
-            self._native_one(value, position, out)
-            position += 1
+        for position, value in enumerate(values, start):
+            try:
+                obj: Any = None
+                if value and len(value) <= limit:
+                    try:
+                        obj = loads(value)
+                    except orjson.JSONDecodeError:
+                        pass
+                if type(obj) is not dict:
+                    # Rejected: empty, too_large, not_json or not_object, as decode_native says.
+                    obj = load_object(_sized(value, limit))
+                labels = obj.get("labels")
+                ts: Any = obj.get("ts")
+                v: Any = obj.get("value")
+                tt = type(ts)
+                tv = type(v)
+                if (
+                    len(obj) == 3 + ("labels" in obj)
+                    and (tt is float or tt is int)
+                    and 0 <= ts < MILLISECONDS_FROM
+                    and ts <= future
+                    and (tv is float or tv is int)
+                    and -MAX_ABS_VALUE <= v <= MAX_ABS_VALUE
+                ):
+                    try:
+                        identity = known.get(
+                            (obj.get("stream"), () if labels is None else tuple(labels.items()))
+                        )
+                    except (TypeError, AttributeError):  # unhashable, or labels not an object
+                        identity = None
+                    if identity is not None:
+                        keys.append(identity[0])
+                        names.append(identity[1])
+                        labels_out.append(identity[2])
+                        ts_out.append(float(ts))
+                        values_out.append(float(v))
+                        records.append(position)
+                        continue
+                point = native_point(obj)
+                out.check_future(point.ts)
+            except RecordRejected as exc:
+                out.rejected.append((exc.reason, exc.detail, position))
+                continue
+            key = stream_key(point.name, point.labels)
+            out.add(key, point, position)
+            self._remember(obj, key, point)
 
-    def _native_one(self, value: bytes | None, position: int, out: _Columns) -> None:
-        """One native value through :func:`decode_native`; its stream's identity is
-        remembered for :meth:`_native`."""
-        try:
-            if not value:
-                raise RecordRejected("empty", "the record has no value")
-            if len(value) > self.limit:
-                raise RecordRejected("too_large", f"{len(value)} bytes, limit {self.limit}")
-            (point,) = decode_native(value)
-            out.check_future(point.ts)
-        except RecordRejected as exc:
-            out.rejected.append((exc.reason, exc.detail, position))
-            return
-        key = stream_key(point.name, point.labels)
-        out.add(key, point, position)
-        labels = orjson.loads(value).get("labels")
+    def _remember(self, obj: dict[str, Any], key: str, point: Point) -> None:
+        """Keep the identity of an accepted native record's stream for :meth:`_native`."""
+        labels = obj.get("labels")
         try:
             seen = (point.name, () if labels is None else tuple(labels.items()))
-        except TypeError:  # pragma: no cover - decode_native accepted them, so hashable
+        except TypeError:  # pragma: no cover - native_point accepted them, so hashable
             return
         if len(self._identities) >= _MAX_IDENTITIES:
             self._identities.clear()
@@ -292,6 +284,15 @@ class BatchDecoder:
             decoder = get_decoder(self.topic_formats.get(topic, self.default_format))
             self._decoders[topic] = decoder
         return decoder
+
+
+def _sized(value: bytes | None, limit: int) -> bytes:
+    """``value``, unless it is empty or longer than ``limit`` bytes (then rejected)."""
+    if not value:
+        raise RecordRejected("empty", "the record has no value")
+    if len(value) > limit:
+        raise RecordRejected("too_large", f"{len(value)} bytes, limit {limit}")
+    return value
 
 
 _MAX_IDENTITIES = 1 << 17

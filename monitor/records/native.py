@@ -11,6 +11,8 @@ counts as absent). The format is strict: any other member is rejected as
 
 from __future__ import annotations
 
+from typing import Any
+
 from monitor.records.base import Point
 from monitor.records.exceptions import RecordRejected
 from monitor.records.timestamps import parse_timestamp
@@ -53,7 +55,15 @@ def decode_native(payload: bytes) -> list[Point]:
     monitor.records.exceptions.RecordRejected: unknown_field: unknown field(s) 'unit'; \
 allowed: labels, stream, ts, value
     """
-    obj = load_object(payload)
+    return [native_point(load_object(payload))]
+
+
+def native_point(obj: dict[str, Any]) -> Point:
+    """The point of a decoded native record (:func:`decode_native` after the JSON).
+
+    >>> native_point({"stream": "q", "ts": 60, "value": 2})
+    Point(name='q', labels=(), ts=60.0, value=2.0)
+    """
     if not obj.keys() <= _FIELDS:
         extra = ", ".join(show(k) for k in sorted(obj.keys() - _FIELDS))
         raise RecordRejected(
@@ -66,11 +76,9 @@ allowed: labels, stream, ts, value
     except KeyError as err:
         raise RecordRejected("missing_field", f"field {err.args[0]!r} is required") from None
     labels = obj.get("labels")
-    return [
-        Point(
-            check_name(stream, "stream"),
-            () if labels is None else check_labels(labels),
-            parse_timestamp(ts),
-            check_value(value),
-        )
-    ]
+    return Point(
+        check_name(stream, "stream"),
+        () if labels is None else check_labels(labels),
+        parse_timestamp(ts),
+        check_value(value),
+    )

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import gammainc
 
 from monitor.state import ArraySpec, ArrayState
+from monitor.stats.ewm import EWMeanVar
 
 LN10 = float(np.log(10.0))
 
@@ -76,14 +77,11 @@ class RareRate:
         # r / (a (2 - a)): its dispersion is 1 / (2 - a).
         self.min_dispersion = 1.0 / (2.0 - short_fading)
         self.prior_mean = prior_rate / short_fading
-        self.state = ArrayState(
-            {
-                "short": ArraySpec((), np.float64, 0.0),
-                "mean": ArraySpec((), np.float64, self.prior_mean),
-                "var": ArraySpec((), np.float64, self.prior_mean * self.min_dispersion),
-            },
-            capacity,
+        self.state = ArrayState({"short": ArraySpec((), np.float64, 0.0)}, capacity)
+        self.long_run = EWMeanVar(
+            long_fading, capacity, prior=(self.prior_mean, self.prior_mean * self.min_dispersion)
         )
+        """The long-run mean and variance of the short count."""
 
     def update(
         self, rows: np.ndarray, rare: np.ndarray, warm: np.ndarray, cut: np.ndarray
@@ -96,10 +94,11 @@ class RareRate:
         or above ``cut``.
         """
         self.state.ensure_rows(rows)
+        self.long_run.state.ensure_rows(rows)
         s = self.state
         a = self.short_fading
         short = s.short[rows] * (1.0 - a) + rare
-        mean, var = s.mean[rows], s.var[rows]
+        mean, var = self.long_run.mean(rows), self.long_run.var(rows)
         score = np.zeros(len(rows))
         scored = rare & warm & (short > mean)
         if scored.any():
@@ -110,11 +109,7 @@ class RareRate:
             tail = gammainc(short[scored] / c, m / c)
             log10_tail = np.log10(np.maximum(tail, 1e-300))
             score[scored] = np.clip(-log10_tail / 10.0, 0.0, self.ceiling)
-        learn = score < cut
-        delta = short - mean
-        s.mean[rows] = np.where(learn, mean + self.long_fading * delta, mean)
-        s.var[rows] = np.where(
-            learn, (1.0 - self.long_fading) * (var + self.long_fading * delta * delta), var
-        )
+        # Counts scoring at or above the cut are not learned (weight 0).
+        self.long_run.update(rows, short, weights=(score < cut).astype(np.float64))
         s.short[rows] = short
         return score

@@ -337,6 +337,7 @@ class Detector:
             "novelty_gate_short": self.novelty_gate.short.state,
             "suppression": self.suppression.state,
             "rare_rate": self.rare_rate.state,
+            "rare_rate_long": self.rare_rate.long_run.state,
         }
 
     def _components(self) -> list[ArrayState]:

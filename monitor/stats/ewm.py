@@ -20,6 +20,9 @@ class EWMeanVar:
     ----------
     fading_factor
         Weight of the newest value, in (0, 1]; the closer to 1, the faster it adapts.
+    prior
+        (mean, variance) every row starts from, as if it had seen values already; None
+        (the default): a row's first value sets the mean.
 
     Examples
     --------
@@ -30,15 +33,18 @@ class EWMeanVar:
     (array([3.75]), array([1.4375]))
     """
 
-    def __init__(self, fading_factor: float, capacity: int = 16) -> None:
+    def __init__(
+        self, fading_factor: float, capacity: int = 16, prior: tuple[float, float] | None = None
+    ) -> None:
         if not 0 < fading_factor <= 1:
             raise ValueError(f"fading_factor must be in (0, 1], got {fading_factor}")
         self.fading_factor = fading_factor
+        mean, var = (0.0, 0.0) if prior is None else prior
         self.state = ArrayState(
             {
-                "mean_": ArraySpec((), np.float64, 0.0),
-                "var_": ArraySpec((), np.float64, 0.0),
-                "seen": ArraySpec((), np.bool_, False),
+                "mean_": ArraySpec((), np.float64, mean),
+                "var_": ArraySpec((), np.float64, var),
+                "seen": ArraySpec((), np.bool_, prior is not None),
             },
             capacity,
         )

@@ -46,7 +46,11 @@ def test_rare_values_that_usually_cluster_score_less_than_lone_ones():
     lone, pairs = RareRate(), RareRate()
     feed(lone, every(100, 4000))
     feed(pairs, every(200, 4000, offsets=(0, 3)))
-    assert pairs.state.var[0] / pairs.state.mean[0] > 1.2 * lone.state.var[0] / lone.state.mean[0]
+    dispersion = {
+        name: rate.long_run.state.var_[0] / rate.long_run.state.mean_[0]
+        for name, rate in (("lone", lone), ("pairs", pairs))
+    }
+    assert dispersion["pairs"] > 1.2 * dispersion["lone"]
     burst = every(4, 16)
     assert feed(pairs, burst).max() < feed(lone, burst).max()
 
@@ -55,13 +59,13 @@ def test_the_long_run_does_not_learn_a_burst_scoring_above_the_cut():
     learning, kept = RareRate(), RareRate()
     for rate in (learning, kept):
         feed(rate, every(200, 2000))
-    mean = kept.state.mean[0]
+    mean = kept.long_run.state.mean_[0]
     rows = np.array([0])
     for _ in range(10):
         learning.update(rows, np.array([True]), WARM, np.array([1.1]))
         kept.update(rows, np.array([True]), WARM, np.array([0.3]))
-    assert learning.state.mean[0] > kept.state.mean[0]
-    assert kept.state.mean[0] < mean * 1.1
+    assert learning.long_run.state.mean_[0] > kept.long_run.state.mean_[0]
+    assert kept.long_run.state.mean_[0] < mean * 1.1
 
 
 def test_nothing_scores_before_the_warm_up_or_without_a_rare_value():

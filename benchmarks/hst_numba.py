@@ -88,10 +88,12 @@ def main() -> None:
     reference, compiled = forests
     split_feature = compiled._split_feature.astype(np.int64)
     split_threshold = compiled._split_threshold
-    s = compiled.state
-    # The numpy version keeps the leaves of the window being filled; the kernel keeps
-    # the latest masses, as river does.
-    l_mass = np.zeros_like(s.r_mass)
+    # The numpy version keeps each leaf's walk total over the reference window and the
+    # leaves of the window being filled; the kernel keeps both windows' masses, as river.
+    r_mass = np.zeros((args.streams, compiled.n_trees, compiled.trees.n_nodes), np.uint8)
+    l_mass = np.zeros_like(r_mass)
+    counter = np.zeros(args.streams, np.int32)
+    first_window = np.ones(args.streams, np.bool_)
     out = np.empty(args.points)
     rng = np.random.default_rng(0)
     worst = 0.0
@@ -107,10 +109,10 @@ def main() -> None:
             features,
             split_feature,
             split_threshold,
-            s.r_mass,
+            r_mass,
             l_mass,
-            s.counter,
-            s.first_window,
+            counter,
+            first_window,
             compiled.height,
             compiled.window_size,
             compiled._size_limit,

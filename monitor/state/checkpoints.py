@@ -42,9 +42,10 @@ from monitor.state.exceptions import CheckpointError
 log = logging.getLogger("monitor.state")
 
 FORMAT = "monitor-checkpoint"
-VERSION = 2
+VERSION = 3
 """Bumped whenever the layout of a checkpoint file changes incompatibly (2: the
-half-space trees keep the leaves of the window being filled instead of its masses).
+half-space trees keep the leaves of the window being filled instead of its masses;
+3: and each leaf's walk total over the reference window instead of its masses).
 A file of another version is skipped and its partition starts cold."""
 
 _META = "__meta__"

@@ -67,9 +67,48 @@ def test_outlier_scores_higher_than_inlier():
     assert outlier > inlier + 0.3
 
 
-def test_mass_dtype_follows_window_size():
-    assert HalfSpaceTrees(1, window_size=250).state.r_mass.dtype == np.uint8
-    assert HalfSpaceTrees(1, window_size=1000).state.r_mass.dtype == np.uint16
+def test_walk_totals_take_the_smallest_dtype_that_holds_them():
+    # At most window_size * (2**height - 1) once the root is left out and halved.
+    assert HalfSpaceTrees(1, height=8, window_size=257).state.r_walk.dtype == np.uint16
+    assert HalfSpaceTrees(1, height=8, window_size=258).state.r_walk.dtype == np.uint32
+    assert HalfSpaceTrees(1, height=9, window_size=128).state.r_walk.dtype == np.uint16
+    assert HalfSpaceTrees(1, height=9, window_size=129).state.r_walk.dtype == np.uint32
+
+
+def test_walk_totals_match_a_walk_through_the_node_masses():
+    rng = np.random.default_rng(3)
+    hst = HalfSpaceTrees(n_features=1, n_trees=4, height=5, window_size=200, seed=0)
+    counts = rng.multinomial(200, rng.dirichlet(np.full(32, 0.3)), size=(3, 4)).astype(np.uint8)
+    masses = hst.masses(counts)
+    walks = hst.walks(masses)
+    for stream, tree, leaf in np.ndindex(walks.shape):
+        node, path = 2**5 - 1 + leaf, []
+        while node:
+            path.append(node)
+            node = (node - 1) // 2
+        total = 0
+        for depth, node in enumerate([0, *reversed(path)]):
+            mass = int(masses[stream, tree, node])
+            total += mass * 2**depth
+            if mass < 20:
+                break
+        assert total == 200 + 2 * int(walks[stream, tree, leaf])
+
+
+def test_windows_completing_together_are_summarised_in_chunks(monkeypatch):
+    monkeypatch.setattr("monitor.anomaly.hst._ROLL_CHUNK", 3)
+    rng = np.random.default_rng(5)
+    chunked = HalfSpaceTrees(n_features=2, n_trees=3, height=4, window_size=20, seed=1)
+    data = rng.uniform(0, 1, (45, 10, 2))
+    rows = np.arange(10)
+    for x in data[:40]:
+        chunked.learn(rows, x)
+    monkeypatch.setattr("monitor.anomaly.hst._ROLL_CHUNK", 2048)
+    whole = HalfSpaceTrees(n_features=2, n_trees=3, height=4, window_size=20, seed=1)
+    for x in data[:40]:
+        whole.learn(rows, x)
+    np.testing.assert_array_equal(chunked.state.r_walk, whole.state.r_walk)
+    np.testing.assert_array_equal(chunked.score(rows, data[44]), whole.score(rows, data[44]))
 
 
 def test_leaf_counts_of_the_filling_window_have_the_mass_dtype():

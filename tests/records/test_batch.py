@@ -112,10 +112,12 @@ def reference_columns(values, limit):
     return keys, ts, vals, records, rejected
 
 
-def assert_native_batch_matches_reference(values, limit=65_536):
+def assert_native_batch_matches_reference(values, limit=65_536, known=()):
     """Decoded twice by one decoder (the second time from its remembered identities),
-    the batch gives exactly what decode_native gives record by record."""
+    the batch gives exactly what decode_native gives record by record. The decoder
+    meets the ``known`` values first."""
     decode = BatchDecoder({}, "native", max_record_bytes=limit)
+    decode([("metrics", list(known))])
     expected = reference_columns(values, limit)
     for _ in range(2):
         columns = decode([("metrics", values)])
@@ -134,6 +136,38 @@ def test_native_records_decoded_inline_match_decode_native_on_the_hostile_corpus
     values = [r.payload for r in BAD_RECORDS + TRICKY_GOOD_RECORDS if r.format == "native"]
     assert len(values) > 50
     assert_native_batch_matches_reference(values)
+
+
+def test_a_partition_of_known_streams_is_decoded_at_once(monkeypatch):
+    values = [
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}}',
+        b'{"value": 2, "labels": null, "stream": "mem", "ts": 1700000060.5}',
+        b'{"stream": "disk", "ts": 1700000000, "value": -1e300}',
+    ]
+    decode = BatchDecoder({}, "native", max_record_bytes=200)
+    first = decode([("metrics", values)])
+
+    def one_by_one(*args):
+        raise AssertionError("decoded record by record")
+
+    monkeypatch.setattr(decode, "_native_each", one_by_one)
+    again = decode([("metrics", values[::-1]), ("metrics", values)])
+    assert again.keys == first.keys[::-1] + first.keys
+    assert again.labels == first.labels[::-1] + first.labels
+    assert again.values.tolist() == [-1e300, 2.0, 1.5, 1.5, 2.0, -1e300]
+    assert again.records.tolist() == [0, 1, 2, 3, 4, 5] and again.counts == [3, 3]
+
+
+def test_a_known_stream_too_far_in_the_future_is_rejected():
+    decode = BatchDecoder({}, "native", 200, max_future_seconds=60, clock=lambda: 1700000000.0)
+    now = b'{"stream": "cpu", "ts": 1700000060, "value": 1}'
+    later = b'{"stream": "cpu", "ts": 1700000061, "value": 1}'
+    assert decode([("metrics", [now])]).keys == ["cpu"]
+    columns = decode([("metrics", [now, later, now])])
+    assert columns.records.tolist() == [0, 2]
+    assert [(reason, record) for reason, _, record in columns.rejected] == [
+        ("timestamp_in_future", 1)
+    ]
 
 
 def test_a_known_stream_in_a_record_that_breaks_a_rule_is_still_rejected():
@@ -156,6 +190,10 @@ def test_a_known_stream_in_a_record_that_breaks_a_rule_is_still_rejected():
         b'{"labels": {"host": "a"}, "value": 3, "ts": 1700000000, "stream": "cpu"}',
     ]
     assert_native_batch_matches_reference(values)
+    # Alone among records of known streams, so that the whole partition could be taken
+    # at once (BatchDecoder._native_batch) but for the rule it breaks.
+    for value in values:
+        assert_native_batch_matches_reference([good, value, good], known=values)
     reasons = [reason for reason, _, _ in reference_columns(values, 65_536)[4]]
     assert reasons == [
         "unknown_field",

@@ -273,3 +273,35 @@ def test_batches_of_native_records_decode_as_each_record_does_alone(objs):
     values = [dumps(obj) for obj in objs]
     # Every record twice: the second copy meets the identities the first left.
     assert_native_batch_matches_reference(values + values)
+
+
+known_like = st.fixed_dictionaries(
+    {
+        "stream": st.sampled_from(["cpu", "mem"]),
+        "ts": st.sampled_from([1.7e9, 1_700_000_000, 1.7e12, -1, 0, True, 2e9, 9.9e10, 1e11])
+        | json_scalars,
+        "value": st.sampled_from([1e300, -1e300, 1e301, 2**70, -(2**63), False])
+        | st.floats(allow_nan=False)
+        | st.integers()
+        | json_scalars,
+    },
+    optional={
+        "labels": st.sampled_from([{"host": "a"}, {"host": "a", "dc": "x"}, None, [], "a"]),
+        "extra": json_scalars,
+    },
+)
+KNOWN = [
+    dumps({"stream": stream, "ts": 1.7e9, "value": 1, **extra})
+    for stream in ("cpu", "mem")
+    for extra in ({}, {"labels": {"host": "a"}}, {"labels": {"host": "a", "dc": "x"}})
+]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(objs=st.lists(known_like, max_size=8))
+def test_batches_of_known_streams_decode_as_each_record_does_alone(objs):
+    """Every stream is known, so a partition is taken at once unless a record breaks a
+    rule, and then record by record: the same either way."""
+    from tests.records.test_batch import assert_native_batch_matches_reference
+
+    assert_native_batch_matches_reference([dumps(obj) for obj in objs], known=KNOWN)

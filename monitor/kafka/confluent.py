@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 import confluent_kafka
@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata
 from monitor.config.schema import KafkaConfig
 from monitor.kafka.client import librdkafka_settings
 from monitor.kafka.exceptions import KafkaClientError
-from monitor.kafka.record import ConsumerRecord
+from monitor.kafka.record import ConsumerRecord, PolledPartition
 
 log = logging.getLogger("monitor.kafka.confluent")
 
@@ -264,6 +264,35 @@ class ConfluentConsumer:
         Message errors are logged and skipped; fatal ones raise
         :class:`~monitor.kafka.exceptions.KafkaClientError`.
         """
+        return {
+            self._partition(topic, number): [
+                ConsumerRecord(topic, number, m.offset(), m.key(), m.value(), m.timestamp()[1])
+                for m in messages
+            ]
+            for (topic, number), messages in self._poll_messages(timeout_ms, max_records).items()
+        }
+
+    def poll_partitions(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> list[PolledPartition]:
+        """As :meth:`poll`, column by column, without a record object per message: the
+        reading child's way (:mod:`monitor.kafka.reader`)."""
+        return [
+            PolledPartition(
+                topic,
+                number,
+                [m.offset() for m in messages],
+                [m.value() for m in messages],
+                _meta_of(messages),
+            )
+            for (topic, number), messages in self._poll_messages(timeout_ms, max_records).items()
+        ]
+
+    def _poll_messages(
+        self, timeout_ms: int, max_records: int | None
+    ) -> dict[tuple[str, int], list[Any]]:
+        """The messages of one poll by (topic, partition), errors logged and left out
+        (so their accessors, Optional for errors, return values)."""
         limit = self.max_poll_records if max_records is None else max_records
         # consume(n, timeout) waits out the whole timeout unless n records arrive, so wait
         # for one record with poll() and take the rest of what is fetched already.
@@ -276,9 +305,9 @@ class ConfluentConsumer:
                 messages.extend(self._consumer.consume(limit - 1, 0))
         except KafkaException as exc:
             raise KafkaClientError(f"consumer failed: {exc}") from exc
-        grouped: dict[tuple[str, int], list[ConsumerRecord]] = {}
+        grouped: dict[tuple[str, int], list[Any]] = {}
         key: tuple[str, int] | None = None
-        records: list[ConsumerRecord] = []
+        run: list[Any] = []
         for message in messages:
             if message.error() is not None:
                 self._message_error(message)
@@ -286,18 +315,9 @@ class ConfluentConsumer:
             topic, number = message.topic(), message.partition()
             if (topic, number) != key:  # runs of one partition: one dict lookup per run
                 key = (topic, number)
-                records = grouped.setdefault(key, [])
-            records.append(
-                ConsumerRecord(
-                    topic,
-                    number,
-                    message.offset(),
-                    message.key(),
-                    message.value(),
-                    message.timestamp()[1],
-                )
-            )
-        return {self._partition(*key): records for key, records in grouped.items()}
+                run = grouped.setdefault(key, [])
+            run.append(message)
+        return grouped
 
     def _message_error(self, message: confluent_kafka.Message) -> None:
         error = message.error()
@@ -541,3 +561,10 @@ class ConfluentProducer:
         remaining = self._producer.flush(-1 if timeout is None else timeout)
         if remaining:
             log.warning("closing the producer with %d messages undelivered", remaining)
+
+
+def _meta_of(messages: list[Any]) -> Callable[[int], tuple[bytes | None, int]]:
+    def meta(i: int) -> tuple[bytes | None, int]:
+        return messages[i].key(), messages[i].timestamp()[1]
+
+    return meta

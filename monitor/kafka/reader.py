@@ -61,7 +61,7 @@ from monitor.config.schema import KafkaConfig, MonitorConfig
 from monitor.exceptions import MonitorError
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.kafka.listener import callable_from_listener
-from monitor.kafka.record import ConsumerRecord
+from monitor.kafka.record import ConsumerRecord, PolledPartition, polled_partitions
 from monitor.records.batch import BatchDecoder, DecodedColumns
 
 log = logging.getLogger("monitor.kafka.reader")
@@ -489,6 +489,8 @@ class _Reader:
         self.kafka = config.kafka
         # The reader's clock is the daemon's: both are this machine's wall clock.
         self.decode = BatchDecoder.for_config(config) if decodes_in_reader(self.kafka) else None
+        self.columns = hasattr(consumer, "poll_partitions")
+        """Whether the consumer polls column by column (the confluent transport)."""
         self.ahead = 0
         self.subscribed = False
         self.done = False
@@ -527,28 +529,23 @@ class _Reader:
         return self.subscribed and self.ahead < self.kafka.reader_batches_ahead
 
     def read(self) -> None:
+        timeout_ms = min(self.kafka.poll_timeout_ms, 100)
         try:
-            batch = self.consumer.poll(timeout_ms=min(self.kafka.poll_timeout_ms, 100))
+            if self.columns:
+                polled = self.consumer.poll_partitions(timeout_ms=timeout_ms)
+            else:
+                polled = polled_partitions(self.consumer.poll(timeout_ms=timeout_ms))
         except KafkaError as exc:  # an outage: the daemon logs it; poll again in a while
             self.send("failed", _picklable(exc))
             self.serve(FAILED_POLL_PAUSE_S)
             return
-        if batch:
-            parts = [
-                (
-                    key.topic,
-                    key.partition,
-                    [r.offset for r in records],
-                    [r.key for r in records],
-                    [r.value for r in records],
-                    [r.timestamp for r in records],
-                )
-                for key, records in batch.items()
-            ]
+        if polled:
             columns = None
             if self.decode is not None:
-                columns = self.decode((p[0], p[4]) for p in parts)
-                parts = _rejected_only(parts, columns)
+                columns = self.decode((p.topic, p.values) for p in polled)
+                parts = _rejected_only(polled, columns)
+            else:
+                parts = [_whole(p) for p in polled]
             self.ahead += 1
             self.send("batch", parts, self.status(), columns)
         elif time.monotonic() >= self.status_at:
@@ -702,37 +699,56 @@ def _watch_last_read(
     threading.Thread(target=copy, name="last-read", daemon=True).start()
 
 
-def _rejected_only(parts: list[Part], columns: DecodedColumns) -> list[Part]:
-    """``parts`` with the keys, values and timestamps of the rejected records only: the
-    daemon reads no others (it needs the offsets of all), so the rest is not pickled.
+def _rejected_only(polled: list[PolledPartition], columns: DecodedColumns) -> list[Part]:
+    """The parts to send of ``polled``, with the keys, values and timestamps of the
+    rejected records only: the daemon reads no others (it needs the offsets of all),
+    so the rest is neither fetched nor pickled.
 
+    >>> from monitor.kafka.record import ConsumerRecord, polled_partitions
     >>> good = b'{"stream": "a", "ts": 1, "value": 2}'
     >>> columns = BatchDecoder({}, "native", 100)([("m", [good, b"{"]), ("m", [good])])
-    >>> parts = [("m", 0, [5, 6], [b"k", b"l"], [good, b"{"], [1, 2]),
-    ...          ("m", 1, [7], [None], [good], [3])]
-    >>> for part in _rejected_only(parts, columns):
+    >>> polled = polled_partitions({
+    ...     0: [ConsumerRecord("m", 0, 5, b"k", good, 1), ConsumerRecord("m", 0, 6, b"l", b"{", 2)],
+    ...     1: [ConsumerRecord("m", 1, 7, None, good, 3)],
+    ... })
+    >>> for part in _rejected_only(polled, columns):
     ...     print(part)
     ('m', 0, [5, 6], {1: b'l'}, {1: b'{'}, {1: 2})
     ('m', 1, [7], {}, {}, {})
     """
-    by_part: list[list[int]] = [[] for _ in parts]
-    starts = list(accumulate((len(part[2]) for part in parts), initial=0))
+    by_part: list[list[int]] = [[] for _ in polled]
+    starts = list(accumulate((len(part.offsets) for part in polled), initial=0))
     for _reason, _detail, position in columns.rejected:
         i = bisect_right(starts, position) - 1
         by_part[i].append(position - starts[i])
-    return [
-        (
-            topic,
-            number,
-            offsets,
-            {i: keys[i] for i in kept},
-            {i: values[i] for i in kept},
-            {i: timestamps[i] for i in kept},
+    parts: list[Part] = []
+    for part, kept in zip(polled, by_part, strict=True):
+        metas = {i: part.meta(i) for i in kept}
+        parts.append(
+            (
+                part.topic,
+                part.partition,
+                part.offsets,
+                {i: key for i, (key, _) in metas.items()},
+                {i: part.values[i] for i in kept},
+                {i: timestamp for i, (_, timestamp) in metas.items()},
+            )
         )
-        for (topic, number, offsets, keys, values, timestamps), kept in zip(
-            parts, by_part, strict=True
-        )
-    ]
+    return parts
+
+
+def _whole(part: PolledPartition) -> Part:
+    """``part`` to send as it is, every record's key and timestamp included (for a
+    daemon that decodes the values itself)."""
+    metas = [part.meta(i) for i in range(len(part.offsets))]
+    return (
+        part.topic,
+        part.partition,
+        part.offsets,
+        [key for key, _ in metas],
+        part.values,
+        [timestamp for _, timestamp in metas],
+    )
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -149,6 +149,20 @@ def test_consumer_group_listener_seek_commit_highwater_and_close(broker, topic_n
         consumer.seek(p0, 0)
         again = poll_until(consumer, lambda c: len(c.get(p0, [])) >= len(written[0]))
         assert [r.offset for r in again[p0]] == list(range(len(written[0])))
+
+        # Column by column, the reading child's way: the same records, keys and times.
+        consumer.seek(p0, 0)
+        polled: list[Any] = []
+        deadline = time.monotonic() + 60
+        while sum(len(p.offsets) for p in polled) < len(written[0]):
+            assert time.monotonic() < deadline
+            polled += consumer.poll_partitions(timeout_ms=200, max_records=7)
+        assert {(p.topic, p.partition) for p in polled} == {(topic_name, 0)}
+        assert [o for p in polled for o in p.offsets] == [r.offset for r in again[p0]]
+        assert [v for p in polled for v in p.values] == written[0]
+        assert [p.meta(i) for p in polled for i in range(len(p.offsets))] == [
+            (r.key, r.timestamp) for r in again[p0]
+        ]
         consumer.commit({p0: OffsetAndMetadata(2, "checkpoint", -1)})
         assert committed_offsets(bootstrap, group, topic_name, [0]) == [2]
 

@@ -14,6 +14,11 @@ high or low that only grazes the old one is not scored as an empty bin. This cat
 a forecaster that follows the data misses: a slow drift into values the stream has
 never (or long not) taken, a level that settles where it never was, a signal that
 goes flat at an unusual value.
+
+Fading is lazy: instead of every count losing ``fading`` of its weight at each point,
+a new point weighs ``1 / (1 - fading)`` times the one before (the stream's ``unit``)
+and counts are read divided by the unit; so a point touches its own bin only, not all
+of them. Rows whose unit grows past 2**64 are brought back to 1.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ from monitor.state import ArraySpec, ArrayState
 
 OUT_OF_RANGE_NATS = 1.0
 """Extra surprisal of a value outside the range seen so far (beyond an empty bin)."""
+
+MAX_UNIT = 2.0**64
+"""A stream's unit (the weight of its next point) past which its counts are rescaled."""
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    """A 1-d view of a contiguous array (never a copy, so writes reach the array)."""
+    view = array.view()
+    view.shape = (array.size,)
+    return view
 
 
 class ValueNovelty:
@@ -87,6 +102,8 @@ class ValueNovelty:
         self.state = ArrayState(
             {
                 "counts": ArraySpec((bins,), np.float32, 0.0),
+                "unit": ArraySpec((), np.float64, 1.0),
+                "total": ArraySpec((), np.float64, 0.0),
                 "low": ArraySpec((), np.float64, np.nan),
                 "high": ArraySpec((), np.float64, np.nan),
             },
@@ -104,18 +121,19 @@ class ValueNovelty:
         """Surprisal in nats of each value of ``rows``; 0 for a stream's first value."""
         s = self.state
         low, high = s.low[rows], s.high[rows]
-        counts = s.counts[rows].astype(np.float64)
-        total = counts.sum(axis=1)
+        unit = s.unit[rows]
+        total = s.total[rows] / unit
         inside = (x >= low) & (x <= high)
-        index = np.arange(len(rows))
         bin_ = self._bin(x, low, high)
-        in_bin = counts[index, bin_]
+        cells = rows * self.bins + bin_
+        counts = _flat(s.counts)
+        in_bin = counts[cells] / unit
         if self.neighbour > 0:
-            left = np.where(bin_ > 0, counts[index, np.maximum(bin_ - 1, 0)], 0.0)
+            left = np.where(bin_ > 0, counts[np.maximum(cells - 1, 0)], 0.0)
             right = np.where(
-                bin_ < self.bins - 1, counts[index, np.minimum(bin_ + 1, self.bins - 1)], 0.0
+                bin_ < self.bins - 1, counts[np.minimum(cells + 1, counts.size - 1)], 0.0
             )
-            in_bin = in_bin + self.neighbour * np.maximum(left, right)
+            in_bin = in_bin + self.neighbour * np.maximum(left, right) / unit
         width = np.maximum((high - low) / self.bins, 1e-12 * np.abs(low) + 1e-300)
         with np.errstate(invalid="ignore"):
             distance = np.nan_to_num(np.maximum(np.maximum(low - x, x - high) / width, 0.0))
@@ -142,9 +160,16 @@ class ValueNovelty:
         if grown.any():
             self._rebin(rows[grown], low[grown], high[grown], new_low[grown], new_high[grown])
         s.low[rows], s.high[rows] = new_low, new_high
-        counts = s.counts[rows] * np.float32(1.0 - self.fading)
-        counts[np.arange(len(rows)), self._bin(x, new_low, new_high)] += 1.0
-        s.counts[rows] = counts
+        unit = s.unit[rows] / (1.0 - self.fading)
+        _flat(s.counts)[rows * self.bins + self._bin(x, new_low, new_high)] += unit
+        s.total[rows] += unit
+        s.unit[rows] = unit
+        big = unit > MAX_UNIT
+        if big.any():
+            rescale = rows[big]
+            s.counts[rescale] /= unit[big, None].astype(np.float32)
+            s.total[rescale] /= unit[big]
+            s.unit[rescale] = 1.0
 
     def _rebin(
         self,

@@ -79,8 +79,23 @@ def test_growing_the_range_keeps_the_mass():
     for x in np.linspace(0, 10, 200):
         model.learn(row, np.array([x]))
     expected = sum((1 - 0.001) ** k for k in range(200))
-    assert model.state.counts[0].sum() == pytest.approx(expected, rel=1e-4)
-    assert (model.state.low[0], model.state.high[0]) == (0.0, 10.0)
+    s = model.state
+    assert s.counts[0].sum() / s.unit[0] == pytest.approx(expected, rel=1e-4)
+    assert s.total[0] / s.unit[0] == pytest.approx(expected, rel=1e-9)
+    assert (s.low[0], s.high[0]) == (0.0, 10.0)
+
+
+def test_counts_are_rescaled_when_the_unit_grows_large(monkeypatch):
+    values = np.random.default_rng(4).normal(0, 1, (3000, 2))
+    rows = np.array([0, 1])
+    plain = ValueNovelty(bins=16, fading=0.01, neighbour=0.5, edge=1.5)
+    expected = [plain.score_learn(rows, x) for x in values]
+    assert plain.state.unit.max() > 1e13
+    monkeypatch.setattr("monitor.anomaly.novelty.MAX_UNIT", 8.0)
+    rescaled = ValueNovelty(bins=16, fading=0.01, neighbour=0.5, edge=1.5)
+    got = [rescaled.score_learn(rows, x) for x in values]
+    assert rescaled.state.unit.max() <= 8.0
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 def test_further_outside_the_range_is_more_novel():

@@ -45,7 +45,7 @@ def _kernel(
     out: np.ndarray,
 ) -> None:
     n_trees = r_mass.shape[1]
-    n_internal = 2**height - 1
+    n_nodes = 2 ** (height + 1) - 1
     for i in range(rows.shape[0]):
         r = rows[i]
         total = 0.0
@@ -60,7 +60,7 @@ def _kernel(
                         walking = False
                 l_mass[r, t, node] += 1
                 if depth < height:
-                    k = t * n_internal + node
+                    k = t * n_nodes + node
                     right = features[i, split_feature[k]] >= split_threshold[k]
                     node = 2 * node + 1 + (1 if right else 0)
         out[i] = 0.0 if first_window[r] else 1.0 - total / max_score

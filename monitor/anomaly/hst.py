@@ -152,13 +152,21 @@ class HalfSpaceTrees:
             },
             capacity,
         )
-        n_internal = n_leaves - 1
         self._n_leaves = n_leaves
         self._tree_index = np.arange(n_trees)
-        # Flattened (tree, internal node) split tables, read with ``take``.
-        self._split_feature = self.trees.feature.astype(np.intp).ravel()
-        self._split_threshold = self.trees.threshold.ravel()
-        self._internal_offset = self._tree_index * n_internal
+        # Every node of every tree numbered in one sequence, tree after tree (heap layout
+        # within a tree): each internal node's split and the number of its left child
+        # (the right one is next), read with ``take``.
+        n_nodes, n_internal = self.trees.n_nodes, n_leaves - 1
+        self._roots = self._tree_index * n_nodes
+        internal = (self._roots[:, None] + np.arange(n_internal)).ravel()
+        self._split_feature = np.zeros(n_trees * n_nodes, dtype=np.intp)
+        self._split_feature[internal] = self.trees.feature.ravel()
+        self._split_threshold = np.zeros(n_trees * n_nodes)
+        self._split_threshold[internal] = self.trees.threshold.ravel()
+        self._left_child = np.zeros(n_trees * n_nodes, dtype=np.intp)
+        self._left_child[internal] = (self._roots[:, None] + 2 * np.arange(n_internal) + 1).ravel()
+        self._first_leaves = self._roots + n_internal
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * (2 ** (height + 1) - 1)
         self._root_total = n_trees * window_size
@@ -174,15 +182,14 @@ class HalfSpaceTrees:
         n, n_features = features.shape
         values = np.ascontiguousarray(features, dtype=np.float64).ravel()
         point_offset = (np.arange(n) * n_features)[:, None]
-        node = np.zeros((n, self.n_trees), dtype=np.intp)
+        node = np.repeat(self._roots[None, :], n, axis=0)
         for _ in range(self.height):
-            internal = node + self._internal_offset
-            split_on = self._split_feature.take(internal)
-            go_right = values.take(point_offset + split_on) >= self._split_threshold.take(internal)
-            node = 2 * node + 1 + go_right
-        first_leaf = self._n_leaves - 1
+            split_on = point_offset + self._split_feature.take(node)
+            go_right = values.take(split_on) >= self._split_threshold.take(node)
+            node = self._left_child.take(node)
+            node += go_right
         return (rows[:, None] * self.n_trees + self._tree_index) * self._n_leaves + (
-            node - first_leaf
+            node - self._first_leaves
         )
 
     def score(

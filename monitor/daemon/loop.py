@@ -39,7 +39,7 @@ from monitor.daemon.events import AnomalyEvent
 from monitor.daemon.exceptions import DeliveryError
 from monitor.daemon.health import watch_kafka
 from monitor.daemon.partitions import Partitions
-from monitor.detection import DETECTORS, BatchOutcome, Detector
+from monitor.detection import CONTRIBUTIONS, BatchOutcome, Detector
 from monitor.kafka.listener import callable_from_listener
 from monitor.metrics.daemon import DaemonMetrics
 from monitor.records.batch import BatchDecoder, DecodedColumns
@@ -340,7 +340,7 @@ class Daemon:
                 severity="critical" if scored.severity_critical[i] else "warning",
                 detectors={
                     name: round(float(v), 6)
-                    for name, v in zip(DETECTORS, scored.contributions[i], strict=True)
+                    for name, v in zip(CONTRIBUTIONS, scored.contributions[i], strict=True)
                 },
                 topic=record.topic,
                 partition=record.partition,

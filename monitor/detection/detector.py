@@ -42,7 +42,12 @@ from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import DailyProfile, HoltWinters
 
 DETECTORS = ("forecast", "rolling", "hst", "level", "season")
-"""Names of the detectors, in the order of :attr:`Scored.contributions` columns."""
+"""Names of the detectors whose weighted scores make the raw score, in order."""
+
+CONTRIBUTIONS = (*DETECTORS, "novelty", "rare_rate")
+"""Names of :attr:`Scored.contributions` columns: each detector's score in [0, 1], then
+the calibrated scores (clipped to 1) of value novelty and of the rare-value rate (0 when
+it is off), which the stream's score takes the largest of with the calibrated raw one."""
 
 GAP_FACTOR = 1.5
 """A step longer than this many typical intervals is a gap (not learned as an interval)."""
@@ -69,7 +74,7 @@ class Scored:
     """Outcome of every applied point of a batch, aligned with :attr:`index`.
 
     ``index`` points into the batch given to :meth:`Detector.process`;
-    ``contributions`` has one column per name in :data:`DETECTORS`.
+    ``contributions`` has one column per name in :data:`CONTRIBUTIONS`.
     """
 
     index: np.ndarray
@@ -401,9 +406,11 @@ class Detector:
         cut = np.maximum(threshold, self.learn_below)
         usual = ~warm | (score < cut)
         point = np.maximum(score, novel)
+        rare_score = np.zeros(len(rows))
         if self.rare_surprisal is not None:
             rare = surprisal > self.rare_surprisal
-            point = np.maximum(point, self.rare_rate.update(rows, rare, warm, cut))
+            rare_score = self.rare_rate.update(rows, rare, warm, cut)
+            point = np.maximum(point, rare_score)
         score = np.minimum(self.suppression.update(rows, point, warm), 1.0)
         threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)
@@ -446,7 +453,7 @@ class Detector:
             threshold,
             anomalous,
             critical,
-            contributions,
+            np.column_stack([contributions, np.minimum(novel, 1.0), np.minimum(rare_score, 1.0)]),
         )
 
     def _season_run(self, rows: np.ndarray, z: np.ndarray, warm: np.ndarray) -> np.ndarray:

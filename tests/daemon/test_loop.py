@@ -57,7 +57,15 @@ def test_scores_a_spike_emits_one_event_then_commits():
     assert event["stream"] == "cpu" and event["value"] == 90.0
     assert event["lower"] < event["expected"] < event["upper"] < 90.0
     assert event["score"] >= event["threshold"]
-    assert set(event["detectors"]) == {"forecast", "rolling", "hst", "level", "season"}
+    assert list(event["detectors"]) == [
+        "forecast",
+        "rolling",
+        "hst",
+        "level",
+        "season",
+        "novelty",
+        "rare_rate",
+    ]
     assert event["source"] == {"topic": "metrics", "partition": 0, "offset": 350}
     assert event["severity"] in ("warning", "critical")
     assert consumer.log == ["flush", "commit"]

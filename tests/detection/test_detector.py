@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from monitor.config import MonitorConfig
-from monitor.detection import DETECTORS, Detector
+from monitor.detection import CONTRIBUTIONS, DETECTORS, Detector
 from monitor.records import Point
 
 
@@ -269,8 +269,12 @@ def test_a_burst_of_usual_spikes_alerts_through_the_rare_value_rate():
     values[np.arange(75, 4000, 200)] += 20.0
     burst = np.arange(3000, 3015, 3)
     values[burst] += 20.0
-    flagged = np.flatnonzero(run(Detector(MonitorConfig()), values).anomalous)
+    scored = run(Detector(MonitorConfig()), values)
+    flagged = np.flatnonzero(scored.anomalous)
     assert len(flagged) and np.isin(flagged, burst).all()
+    # The alert says where it came from: the rare-value rate's own score.
+    rate = scored.contributions[flagged, CONTRIBUTIONS.index("rare_rate")]
+    assert (rate >= scored.threshold[flagged]).all()
     alone = run(Detector(config(rare_rate={"share": 0.0})), values)
     assert not alone.anomalous.any()
     assert Detector(MonitorConfig()).rare_rate.short_fading == 0.03

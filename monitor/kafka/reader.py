@@ -5,7 +5,9 @@ every record batch in Python), and the daemon's scoring needs the same interpret
 With ``kafka.reader: process`` the consumer of ``kafka.transport`` lives in a child
 process that polls ahead of the daemon, while the daemon scores the batches already
 read. Records are decoded into columns (:class:`~monitor.records.batch.BatchDecoder`)
-by the child or by the daemon, as ``kafka.decode_in`` says (:func:`decodes_in_reader`).
+by the child or by the daemon, as ``kafka.decode_in`` says (:func:`decodes_in_reader`);
+decoded columns travel with stream numbers in place of the streams' keys, names and
+labels (:mod:`monitor.kafka.stream_numbers`).
 :class:`ProcessConsumer` is the daemon's side: it has the methods of the daemon's
 ``Consumer`` protocol and turns them into messages to the child (:func:`read_in_child`).
 
@@ -62,6 +64,7 @@ from monitor.exceptions import MonitorError
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.kafka.listener import callable_from_listener
 from monitor.kafka.record import ConsumerRecord, PolledPartition, polled_partitions
+from monitor.kafka.stream_numbers import Numbering, Numbers
 from monitor.records.batch import BatchDecoder, DecodedColumns
 
 log = logging.getLogger("monitor.kafka.reader")
@@ -136,6 +139,8 @@ class ProcessConsumer:
         self._status: Status = {}
         self._partitions: dict[Partition, TopicPartition] = {}
         self._next_id = 0
+        self._numbers = Numbers()
+        """The identities of the stream numbers in the child's decoded batches."""
         self._in_listener = False
         """True while the subscribed listener runs: its commits are synchronous."""
         self._closed = False
@@ -282,6 +287,9 @@ class ProcessConsumer:
             raise self._failed(
                 f"the reader exited with code {self._process.exitcode} ({exc!r})"
             ) from exc
+        if message[0] == "batch" and message[3] is not None:
+            # Every batch is read here, in the order sent: the numbers stay in step.
+            message = (*message[:3], self._numbers.decode(message[3]))
         return message
 
     def _check_alive(self) -> None:
@@ -489,6 +497,7 @@ class _Reader:
         self.kafka = config.kafka
         # The reader's clock is the daemon's: both are this machine's wall clock.
         self.decode = BatchDecoder.for_config(config) if decodes_in_reader(self.kafka) else None
+        self.numbering = Numbering()
         self.columns = hasattr(consumer, "poll_partitions")
         """Whether the consumer polls column by column (the confluent transport)."""
         self.ahead = 0
@@ -547,7 +556,8 @@ class _Reader:
             else:
                 parts = [_whole(p) for p in polled]
             self.ahead += 1
-            self.send("batch", parts, self.status(), columns)
+            numbered = None if columns is None else self.numbering.encode(columns)
+            self.send("batch", parts, self.status(), numbered)
         elif time.monotonic() >= self.status_at:
             self.send("status", self.status())
 

@@ -46,6 +46,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import queue
 import signal
 import threading
 import time
@@ -493,6 +494,7 @@ class _Reader:
         from monitor.daemon.health import client_last_read
 
         self.conn = conn
+        self.outbox = _Outbox(conn)
         self.consumer = consumer
         self.kafka = config.kafka
         # The reader's clock is the daemon's: both are this machine's wall clock.
@@ -533,6 +535,7 @@ class _Reader:
                     self.consumer.close(autocommit=False)
                 except Exception:  # noqa: BLE001 - exiting anyway
                     pass
+            self.outbox.close(CLOSE_TIMEOUT_S)
 
     def may_poll(self) -> bool:
         return self.subscribed and self.ahead < self.kafka.reader_batches_ahead
@@ -576,7 +579,7 @@ class _Reader:
         return status
 
     def send(self, *message: Any) -> None:
-        self.conn.send(message)
+        self.outbox.put(message)
 
     def serve(self, wait: float) -> None:
         """Answer every request that is waiting, the first waiting up to ``wait`` s."""
@@ -661,6 +664,41 @@ class _Reader:
         self.send(kind, moved)
         while not self.listener_done:
             self.serve(1.0)
+
+
+class _Outbox:
+    """Sends the child's messages to the daemon from a thread of its own, in order.
+
+    A pipe holds far less than a batch, so sending one waits until the daemon reads it,
+    after the batch before: the loop would stop polling and decoding meanwhile. Here it
+    goes on (``kafka.reader_batches_ahead`` still bounds how far). A failed send (the
+    daemon gone) is raised by the next :meth:`put`.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._send_all, name="reader-outbox", daemon=True)
+        self.thread.start()
+
+    def put(self, message: tuple[Any, ...]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(message)
+
+    def close(self, timeout: float) -> None:
+        """Send what is queued (waiting up to ``timeout`` s), then stop the thread."""
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _send_all(self) -> None:
+        while (message := self.queue.get()) is not None:
+            try:
+                self.conn.send(message)
+            except BaseException as exc:  # noqa: BLE001 - raised in the loop's thread
+                self.error = exc
+                return
 
 
 class _Forward(ConsumerRebalanceListener):

@@ -17,6 +17,18 @@ sensitivity and raised to a streaming high quantile of the stream's own scores
 when the stream alerts more often than its sensitivity promises. Points judged
 anomalous are kept out of the tail model, so an open anomaly does not become
 normal.
+
+Keeping points out has a cost when they are the stream's normal: a stream whose
+spikes first come after its warm-up keeps each of them out, its tail model only ever
+sees the small exceedances, and every spike alerts again once suppression has let
+go. With ``learn_recurring``, once a stretch of kept-out points has ended (within
+about ``window`` points), later kept-out points count in the mean excess as
+*censored* exceedances: an exceedance known to reach at least the level where the
+score meets the cut, without its size (the maximum-likelihood estimate of an
+exponential tail from censored data: that level is added to the exposure, no event to
+the count). A lone anomaly is thus still kept out entirely, a recurring kind of point
+widens the tail until it no longer stands out, and no kept-out point's own size ever
+enters the model.
 """
 
 from __future__ import annotations
@@ -66,6 +78,10 @@ class TailThreshold:
         Largest score returned (at least 1). Above 1 (a tail probability beyond
         1e-10) scores still rank points, e.g. for a peak that a later, less extreme
         point should not beat; callers clip to 1 where a score must be in [0, 1].
+    learn_recurring
+        Once a stretch of kept-out points has ended, count later kept-out points in the
+        mean excess as censored exceedances (see the module docstring); ``False`` keeps
+        every kept-out point out of the model.
 
     Examples
     --------
@@ -89,6 +105,7 @@ class TailThreshold:
         capacity: int = 16,
         learn_below: float | None = None,
         ceiling: float = 1.0,
+        learn_recurring: bool = False,
     ) -> None:
         if not 0.5 <= tail_quantile < 1:
             raise ValueError(f"tail_quantile must be in [0.5, 1), got {tail_quantile}")
@@ -111,6 +128,9 @@ class TailThreshold:
         if ceiling < 1:
             raise ValueError(f"ceiling must be >= 1, got {ceiling}")
         self.ceiling = ceiling
+        self.learn_recurring = learn_recurring
+        # Kept-out stretches are remembered over about ``window`` points.
+        self._episode_keep = 1.0 - 1.0 / window
         self.short = EWMeanVar(2.0 / (short_window + 1), capacity)
         # Both halves of the tail model follow about ``window`` points: the quantile
         # moves in steps of the mean excess over the expected number of exceedances,
@@ -122,6 +142,13 @@ class TailThreshold:
             {
                 "tail_start": ArraySpec((), np.float64, 0.0),
                 "mean_excess": ArraySpec((), np.float64, 0.1),
+                # Faded weight of the observed (not censored) exceedances behind the mean
+                # excess: 1 while nothing is censored.
+                "events": ArraySpec((), np.float64, 1.0),
+                # Faded count of ended stretches of kept-out points, and whether the
+                # previous point was kept out.
+                "episodes": ArraySpec((), np.float64, 0.0),
+                "kept_out": ArraySpec((), np.bool_, False),
                 "guard": ArraySpec((), np.float64, 0.0),
             },
             capacity,
@@ -156,11 +183,59 @@ class TailThreshold:
         cut = threshold if self.learn_below is None else np.maximum(threshold, self.learn_below)
         learn = ~warm | (score < cut)
         above = y > start
+        censored = self._censored(rows, ~learn, above)
         step = self._quantile_step * excess * (above - (1.0 - self.tail_quantile))
-        s.tail_start[rows] = np.where(learn, np.maximum(start + step, 0.0), start)
-        new_excess = excess + self._excess_rate * (y - start - excess)
+        stepped = learn if censored is None else learn | censored
+        s.tail_start[rows] = np.where(stepped, np.maximum(start + step, 0.0), start)
         grow = learn & above
-        s.mean_excess[rows] = np.where(grow, np.maximum(new_excess, 1e-6), excess)
+        if censored is None:
+            new_excess = excess + self._excess_rate * (y - start - excess)
+            s.mean_excess[rows] = np.where(grow, np.maximum(new_excess, 1e-6), excess)
+        else:
+            self._learn_excess(rows, y - start, excess, grow, censored, cut)
         guard_step = self.guard_step * (self.guard_quantile - (score < guard))
         s.guard[rows] = np.where(warm, np.clip(guard + guard_step, 0.0, 1.0), guard)
         return score, threshold
+
+    def _censored(self, rows: np.ndarray, out: np.ndarray, above: np.ndarray) -> np.ndarray | None:
+        """Which kept-out points count as censored exceedances (``learn_recurring``):
+        those after an ended stretch of kept-out points; then remember the stretches.
+        ``None`` when ``learn_recurring`` is off."""
+        if not self.learn_recurring:
+            return None
+        s = self.state
+        episodes = s.episodes[rows] * self._episode_keep
+        censored = out & above & (episodes >= 1.0)
+        s.episodes[rows] = episodes + (s.kept_out[rows] & ~out)
+        s.kept_out[rows] = out
+        return censored
+
+    def _learn_excess(
+        self,
+        rows: np.ndarray,
+        excess_now: np.ndarray,
+        excess: np.ndarray,
+        observed: np.ndarray,
+        censored: np.ndarray,
+        cut: np.ndarray,
+    ) -> None:
+        """Mean excess from observed and censored exceedances.
+
+        The faded exposure (mean excess times the faded event weight ``n``) gains each
+        observed excess with one event, and each censored point's level (the excess at
+        which the score reaches ``cut``) with none; the mean excess is exposure over
+        events. With nothing censored ``n`` stays 1 and this is the plain faded mean.
+        """
+        s = self.state
+        r = self._excess_rate
+        n = s.events[rows]
+        # An observed excess: exposure (1 - r) n m + r e over events (1 - r) n + r.
+        rate = r / (n - r * (n - 1.0))
+        observed_mean = excess + rate * (excess_now - excess)
+        # A censored one: exposure (1 - r) n m + r level over events (1 - r) n.
+        level = excess * LN10 * (10.0 * cut + np.log10(1.0 - self.tail_quantile))
+        kept_n = n * (1.0 - r)
+        censored_mean = excess + r * level / np.maximum(kept_n, 1e-12)
+        new_excess = np.where(observed, observed_mean, np.where(censored, censored_mean, excess))
+        s.mean_excess[rows] = np.where(observed | censored, np.maximum(new_excess, 1e-6), excess)
+        s.events[rows] = np.where(observed, n + r * (1.0 - n), np.where(censored, kept_n, n))

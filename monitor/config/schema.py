@@ -261,6 +261,11 @@ class ThresholdConfig(_Section):
     """Once warm, scores at or above max(alert threshold, learn_below) are not learned by
     the raw score's tail model and the daily profile (``novelty.learn_below`` for the
     novelty tail model)."""
+    learn_recurring: bool = True
+    """Once a stretch of points kept out of a tail model (raw score's or novelty's) has
+    ended, later kept-out points count in it as censored exceedances (at least at the
+    cut, their size unused), so a kind of point that keeps coming back stops alerting;
+    false keeps every kept-out point out."""
     critical: float = Field(0.8, gt=0, le=1)
     """Anomalous points scoring at or above this are 'critical', others 'warning'."""
 

@@ -141,6 +141,7 @@ def _tail_threshold(
         capacity,
         t.learn_below if learn_below is None else learn_below,
         SCORE_CEILING,
+        t.learn_recurring,
     )
 
 

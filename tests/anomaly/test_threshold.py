@@ -120,3 +120,60 @@ def test_validation():
         TailThreshold(window=1)
     with pytest.raises(ValueError, match="ceiling"):
         TailThreshold(ceiling=0.9)
+
+
+def _spiky_stream(gate, spikes_every=60, n_points=1500, warmup=300):
+    """Scores of the spikes of a quiet stream whose spikes start after its warm-up."""
+    rng = np.random.default_rng(1)
+    row, sensitivity = np.array([0]), np.array([0.5])
+    spike_scores = []
+    for t in range(n_points):
+        spike = t >= 400 and t % spikes_every == 0
+        raw = 0.99 if spike else rng.uniform(0.05, 0.3)
+        score, threshold = gate.update(row, np.array([raw]), sensitivity, np.array([t >= warmup]))
+        if spike:
+            spike_scores.append((float(score[0]), float(threshold[0])))
+    return spike_scores
+
+
+def test_recurring_kept_out_points_widen_the_tail():
+    """Spikes kept out one after the other stop alerting with learn_recurring."""
+    kept = _spiky_stream(TailThreshold(window=1000, learn_recurring=False))
+    learned = _spiky_stream(TailThreshold(window=1000, learn_recurring=True))
+    # Without it every spike stays anomalous: the tail never hears of them.
+    assert all(score >= threshold for score, threshold in kept)
+    # With it the first spike (no kept-out stretch has ended yet) is the same ...
+    assert learned[0] == kept[0]
+    # ... and once spikes recur the tail widens until they no longer alert.
+    assert learned[-1][0] < learned[-1][1]
+    assert all(score < threshold for score, threshold in learned[-5:])
+
+
+def test_a_lone_anomaly_stays_out_with_learn_recurring():
+    """One stretch of kept-out points changes nothing: only later stretches count."""
+    gate = TailThreshold(window=100, learn_recurring=True)
+    row = np.array([0])
+    for t in range(400):
+        gate.update(row, np.array([0.2 + 0.05 * (t % 3)]), np.array([0.5]), np.array([t >= 300]))
+    before = gate.state.snapshot(row)
+    for _ in range(20):
+        score, threshold = gate.update(row, np.array([0.999]), np.array([0.5]), np.array([True]))
+        assert score[0] >= threshold[0]
+    after = gate.state.snapshot(row)
+    assert after["tail_start"] == before["tail_start"]
+    assert after["mean_excess"] == before["mean_excess"]
+
+
+def test_learn_recurring_changes_nothing_until_something_is_censored():
+    """Before the first censored point the tail model is exactly the plain one."""
+    rng = np.random.default_rng(3)
+    raw = rng.beta(2, 5, (4, 800))
+    rows = np.arange(4)
+    plain = TailThreshold(window=200)
+    recurring = TailThreshold(window=200, learn_recurring=True)
+    for t in range(800):
+        warm = np.full(4, t >= 300)
+        a, _ = plain.update(rows, raw[:, t], np.full(4, 0.5), warm)
+        b, _ = recurring.update(rows, raw[:, t], np.full(4, 0.5), warm)
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(recurring.state.events[:4], 1.0)

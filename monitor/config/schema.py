@@ -226,6 +226,32 @@ class DailyProfileConfig(_Section):
     for a point that continues it; 0 turns runs off."""
 
 
+class RecurrenceConfig(_Section):
+    """Daily recurrence: a deviation the stream shows at about this time of day on most
+    days (a nightly job's spike) is not anomalous. Bins are ``daily_profile.bins``."""
+
+    days: int = Field(8, ge=0, le=64)
+    """Days of each time-of-day bin's largest and smallest residual kept (today and the
+    previous ``days - 1``); 0 turns recurrence off (1 is not allowed)."""
+    min_days: int = Field(2, ge=1)
+    """Previous days with a like residual near this time for a residual to recur."""
+    ratio: float = Field(0.9, gt=0)
+    """A previous day's residual is like the current one when it is on the same side and
+    at least this share of its size."""
+    neighbours: int = Field(1, ge=0)
+    """Bins on either side that count as this time of day (a job's start jitters)."""
+    specificity: float = Field(1.5, ge=0)
+    """The share of previous days with a like residual near this time must be at least this
+    multiple of what the whole day's like residuals spread evenly would give (so spikes at
+    all hours do not recur anywhere); 0 does not compare."""
+
+    @model_validator(mode="after")
+    def _days_not_one(self) -> RecurrenceConfig:
+        if self.days == 1:
+            raise ValueError("recurrence.days must be 0 (off) or at least 2")
+        return self
+
+
 class WeightsConfig(_Section):
     """Weights of each detector in the combined raw score (normalised to sum to 1)."""
 
@@ -299,8 +325,18 @@ class DetectorConfig(_Section):
     novelty: NoveltyConfig = NoveltyConfig()
     rare_rate: RareRateConfig = RareRateConfig()
     daily_profile: DailyProfileConfig = DailyProfileConfig()
+    recurrence: RecurrenceConfig = RecurrenceConfig()
     weights: WeightsConfig = WeightsConfig()
     threshold: ThresholdConfig = ThresholdConfig()
+
+    @model_validator(mode="after")
+    def _recurrence_fits_the_day(self) -> DetectorConfig:
+        if self.recurrence.days and 2 * self.recurrence.neighbours + 1 > self.daily_profile.bins:
+            raise ValueError(
+                "recurrence.neighbours: the bins looked at (2 * neighbours + 1) must not "
+                "exceed daily_profile.bins"
+            )
+        return self
 
 
 class StreamOverride(_Section):

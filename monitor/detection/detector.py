@@ -39,7 +39,7 @@ from monitor.records.base import Labels, Point
 from monitor.records.batch import point_columns
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
-from monitor.time_series import DailyProfile, HoltWinters
+from monitor.time_series import DailyProfile, DailyRecurrence, HoltWinters
 
 DETECTORS = ("forecast", "rolling", "hst", "level", "season")
 """Names of the detectors whose weighted scores make the raw score, in order."""
@@ -200,6 +200,14 @@ class Detector:
         self.window = RollingMeanVar(d.rolling_window, capacity=capacity)
         p = d.daily_profile
         self.profile = DailyProfile(p.bins, p.fading, p.prior_weight, 0.0, capacity)
+        rc = d.recurrence
+        self.recurrence = (
+            DailyRecurrence(
+                p.bins, rc.days, rc.min_days, rc.ratio, rc.neighbours, rc.specificity, capacity
+            )
+            if rc.days
+            else None
+        )
         self.run_allowance = p.run_allowance
         self.run_scale = p.run_scale
         h = d.hst
@@ -344,6 +352,7 @@ class Detector:
             "suppression": self.suppression.state,
             "rare_rate": self.rare_rate.state,
             "rare_rate_long": self.rare_rate.long_run.state,
+            **({"recurrence": self.recurrence.state} if self.recurrence else {}),
         }
 
     def _components(self) -> list[ArrayState]:
@@ -378,9 +387,12 @@ class Detector:
         hst_score = self.trees.score_learn(rows, features)
         long_mean = np.where(self.long_run.seen(rows), self.long_run.mean(rows), x)
         z_level = (x - long_mean) / _scale(self.long_run.var(rows), long_mean)
-        z_season = self.profile.z(
-            rows, ts, x - long_mean, self.long_run.var(rows), s.interval[rows]
+        bin_mean, bin_scale = self.profile.pooled(
+            rows, ts, self.long_run.var(rows), s.interval[rows]
         )
+        # The deviation from the long-run mean, against its usual value at this hour.
+        bin_residual = (x - long_mean) - bin_mean
+        z_season = bin_residual / bin_scale
         warm = count >= self.streams.state.warmup[rows]
         season = _score_of(z_season, self.interval_z)
         if self.run_scale > 0:
@@ -412,6 +424,11 @@ class Detector:
             rare = surprisal > self.rare_surprisal
             rare_score = self.rare_rate.update(rows, rare, warm, cut)
             point = np.maximum(point, rare_score)
+        if self.recurrence is not None:
+            # A residual the stream shows at this time on most days is at most as
+            # improbable as those days make it.
+            point = self.recurrence.limit(rows, ts, bin_residual, s.interval[rows], point)
+            self.recurrence.learn(rows, ts, bin_residual)
         score = np.minimum(self.suppression.update(rows, point, warm), 1.0)
         threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)

@@ -2,5 +2,6 @@
 
 from monitor.time_series.daily_profile import DailyProfile
 from monitor.time_series.holt_winters import HoltWinters
+from monitor.time_series.recurrence import DailyRecurrence
 
-__all__ = ["DailyProfile", "HoltWinters"]
+__all__ = ["DailyProfile", "DailyRecurrence", "HoltWinters"]

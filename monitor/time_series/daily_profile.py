@@ -23,6 +23,14 @@ from monitor.state import ArraySpec, ArrayState
 DAY_SECONDS = 86_400.0
 
 
+def visits_per_bin(bins: int, interval: np.ndarray) -> np.ndarray:
+    """Values a time-of-day bin gets per day at each stream's sampling interval (>= 1;
+    1 where the interval is not known yet)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visits = DAY_SECONDS / (bins * interval)
+    return np.where(np.isfinite(visits), np.maximum(visits, 1.0), 1.0)
+
+
 class DailyProfile:
     """Per-stream mean and variance of deviations in each time-of-day bin.
 
@@ -91,9 +99,7 @@ class DailyProfile:
 
     def _visits(self, interval: np.ndarray) -> np.ndarray:
         """Values a bin gets per day at each stream's sampling interval (at least 1)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            visits = DAY_SECONDS / (self.bins * interval)
-        return np.where(np.isfinite(visits), np.maximum(visits, 1.0), 1.0)
+        return visits_per_bin(self.bins, interval)
 
     def _bin(self, ts: np.ndarray) -> np.ndarray:
         position = np.mod(np.nan_to_num(ts), DAY_SECONDS) * (self.bins / DAY_SECONDS)
@@ -112,8 +118,15 @@ class DailyProfile:
         ``interval`` is each stream's typical sampling interval in seconds (NaN if
         not known yet).
         """
-        mean, scale = self._pooled(rows, self._bin(ts), prior_var, interval)
+        mean, scale = self.pooled(rows, ts, prior_var, interval)
         return (deviation - mean) / scale
+
+    def pooled(
+        self, rows: np.ndarray, ts: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and scale of each stream's bin at ``ts``, pooled with the prior: the
+        deviation :meth:`z` compares with and its unit."""
+        return self._pooled(rows, self._bin(ts), prior_var, interval)
 
     def _pooled(
         self, rows: np.ndarray, b: np.ndarray, prior_var: np.ndarray, interval: np.ndarray

@@ -278,3 +278,33 @@ def test_a_burst_of_usual_spikes_alerts_through_the_rare_value_rate():
     alone = run(Detector(config(rare_rate={"share": 0.0})), values)
     assert not alone.anomalous.any()
     assert Detector(MonitorConfig()).rare_rate.short_fading == 0.03
+
+
+def test_a_nightly_spike_stops_scoring_and_the_same_spike_at_noon_does_not():
+    # Five-minute points with a one-point spike at 03:05 every night: a nightly job.
+    # Once it has recurred (detector.recurrence) it scores as the ordinary event it is;
+    # the same spike at noon on the last day is as anomalous as ever. Without
+    # recurrence the nightly spikes keep scoring high.
+    step, per_day = 300.0, 288
+    days = 12
+    values = noisy(days * per_day)
+    nightly = np.arange(3 * 12 + 1, days * per_day, per_day)
+    values[nightly] += 12.0
+    noon = (days - 1) * per_day + 12 * 12 + 1
+    values[noon] += 12.0
+    later_nights = nightly[4:]
+
+    scored = run(Detector(MonitorConfig()), values, step=step)
+    assert scored.score[later_nights].max() < 0.2
+    assert scored.anomalous[noon]
+
+    without = run(Detector(config(recurrence={"days": 0})), values, step=step)
+    assert without.score[later_nights].max() > 0.3
+    assert without.anomalous[noon]
+
+
+def test_recurrence_off_keeps_no_state():
+    detector = Detector(config(recurrence={"days": 0}))
+    assert detector.recurrence is None
+    assert "recurrence" not in detector.components()
+    assert "recurrence" in Detector(MonitorConfig()).components()

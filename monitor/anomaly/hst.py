@@ -223,51 +223,40 @@ class HalfSpaceTrees:
         if rolled.any():
             done = rows[rolled]
             for chunk in np.array_split(done, -(-len(done) // _ROLL_CHUNK)):
-                s.r_walk[chunk] = self.walks(self.masses(s.l_leaf[chunk]))
+                s.r_walk[chunk] = self.walks(s.l_leaf[chunk])
             s.l_leaf[done] = 0
             s.first_window[done] = False
             counter[rolled] = 0
         s.counter[rows] = counter
 
-    def masses(self, leaf_counts: np.ndarray) -> np.ndarray:
-        """Node masses, shape ``(streams, n_trees, n_nodes)``, from the number of points
-        that reached each leaf, shape ``(streams, n_trees, 2**height)``.
+    def walks(self, leaf_counts: np.ndarray) -> np.ndarray:
+        """Each leaf's walk total over a window, less the root's mass and halved, from
+        the number of the window's points that reached each leaf: both of shape
+        ``(streams, n_trees, 2**height)``, the totals in ``r_walk``'s dtype.
+
+        A node's mass is the sum of the leaf counts below it. A walk adds each node's
+        mass times ``2**depth`` and stops after the first node whose mass is under
+        ``0.1 * window_size``. Here the window of 3 gives a limit of 0.3 and node masses
+        3 (root), 1 and 2, then 1, 0, 0, 2: the walk to the first leaf adds 1 x 2 +
+        1 x 4 (halved: 3), the one to the second stops at its empty self (1), the one
+        to the last adds 2 x 2 + 2 x 4 (6).
 
         >>> hst = HalfSpaceTrees(n_features=1, n_trees=1, height=2, window_size=3)
-        >>> hst.masses(np.array([[[1, 0, 0, 2]]], dtype=np.uint8)).tolist()
-        [[[3, 1, 2, 1, 0, 0, 2]]]
-        """
-        streams, n_trees, n_leaves = leaf_counts.shape
-        out = np.empty((streams, n_trees, self.trees.n_nodes), dtype=self.state.l_leaf.dtype)
-        out[:, :, n_leaves - 1 :] = leaf_counts
-        for depth in range(self.height - 1, -1, -1):
-            first, width = 2**depth - 1, 2**depth
-            children = out[:, :, 2 * first + 1 : 2 * first + 1 + 2 * width]
-            np.add(children[:, :, ::2], children[:, :, 1::2], out=out[:, :, first : first + width])
-        return out
-
-    def walks(self, masses: np.ndarray) -> np.ndarray:
-        """Each leaf's walk total over node ``masses`` (shape ``(streams, n_trees,
-        n_nodes)``), less the root's mass and halved: shape ``(streams, n_trees,
-        2**height)``, in ``r_walk``'s dtype.
-
-        A walk adds each node's mass times ``2**depth`` and stops after the first node
-        whose mass is under ``0.1 * window_size``. Here the window of 3 gives a limit
-        of 0.3: the walk to the first leaf adds 1 x 2 + 1 x 4 (halved: 3), the one to
-        the second leaf stops at its empty self (1), the one to the last adds 2 x 2 +
-        2 x 4 (6).
-
-        >>> hst = HalfSpaceTrees(n_features=1, n_trees=1, height=2, window_size=3)
-        >>> hst.walks(hst.masses(np.array([[[1, 0, 0, 2]]], dtype=np.uint8))).tolist()
+        >>> hst.walks(np.array([[[1, 0, 0, 2]]], dtype=np.uint8)).tolist()
         [[[3, 1, 2, 6]]]
         """
-        streams, n_trees, n_nodes = masses.shape
+        streams, n_trees, n_leaves = leaf_counts.shape
         dtype = self.state.r_walk.dtype
-        # Node-major, so that each node's masses over every (stream, tree) are contiguous.
-        by_node = np.ascontiguousarray(masses.reshape(streams * n_trees, n_nodes).T)
-        big = by_node >= self._size_limit
-        # For the nodes of one depth: the walks' totals so far, and whether they go on
-        # to the next depth; the children of node i are 2i and 2i+1 of the next depth.
+        # Node-major (heap order), so that each node's masses over every (stream, tree)
+        # are one contiguous row; the children of node i are rows 2i+1 and 2i+2.
+        mass = np.empty((self.trees.n_nodes, streams * n_trees), dtype=leaf_counts.dtype)
+        mass[n_leaves - 1 :] = leaf_counts.reshape(streams * n_trees, n_leaves).T
+        for depth in range(self.height - 1, -1, -1):
+            first, width = 2**depth - 1, 2**depth
+            children = mass[2 * first + 1 : 2 * first + 1 + 2 * width]
+            np.add(children[0::2], children[1::2], out=mass[first : first + width])
+        big = mass >= self._size_limit
+        # For the nodes of one depth: the walks' totals so far, and whether they go on.
         total = np.zeros((1, streams * n_trees), dtype=dtype)
         walking = big[:1]
         for depth in range(1, self.height + 1):
@@ -277,11 +266,11 @@ class HalfSpaceTrees:
             next_walking = np.empty((width, streams * n_trees), dtype=np.bool_)
             for side in (0, 1):
                 nodes = slice(first + side, first + width, 2)
-                np.multiply(by_node[nodes], weight, out=next_total[side::2])
+                np.multiply(mass[nodes], weight, out=next_total[side::2])
                 next_total[side::2] += total
                 np.logical_and(walking, big[nodes], out=next_walking[side::2])
             total, walking = next_total, next_walking
-        return total.T.reshape(streams, n_trees, -1)
+        return total.T.reshape(streams, n_trees, n_leaves)
 
     def score_learn(self, rows: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Score each point, then learn it (rows distinct): the online protocol."""

@@ -79,18 +79,19 @@ def test_walk_totals_match_a_walk_through_the_node_masses():
     rng = np.random.default_rng(3)
     hst = HalfSpaceTrees(n_features=1, n_trees=4, height=5, window_size=200, seed=0)
     counts = rng.multinomial(200, rng.dirichlet(np.full(32, 0.3)), size=(3, 4)).astype(np.uint8)
-    masses = hst.masses(counts)
-    walks = hst.walks(masses)
+    walks = hst.walks(counts)
+
+    def mass(stream, tree, depth, j):
+        """The points of the window below node j of this depth: its leaves' counts."""
+        width = 2 ** (5 - depth)
+        return int(counts[stream, tree, j * width : (j + 1) * width].sum())
+
     for stream, tree, leaf in np.ndindex(walks.shape):
-        node, path = 2**5 - 1 + leaf, []
-        while node:
-            path.append(node)
-            node = (node - 1) // 2
         total = 0
-        for depth, node in enumerate([0, *reversed(path)]):
-            mass = int(masses[stream, tree, node])
-            total += mass * 2**depth
-            if mass < 20:
+        for depth in range(6):
+            m = mass(stream, tree, depth, leaf >> (5 - depth))
+            total += m * 2**depth
+            if m < 20:
                 break
         assert total == 200 + 2 * int(walks[stream, tree, leaf])
 

@@ -62,6 +62,12 @@ class Numbering:
     def encode(self, columns: DecodedColumns) -> NumberedColumns:
         """``columns`` with stream numbers in place of keys, names and labels."""
         numbers = self._numbers
+        try:  # the common case: every stream numbered already
+            known = np.fromiter(map(numbers.__getitem__, columns.keys), np.int32, len(columns.keys))
+        except KeyError:
+            pass
+        else:
+            return NumberedColumns(False, [], known, _without_identities(columns))
         found: list[int | None] = list(map(numbers.get, columns.keys))
         new: list[tuple[str, str, Labels]] = []
         restart = False
@@ -82,8 +88,12 @@ class Numbering:
             restart,
             new,
             np.array(found, dtype=np.int32),
-            dataclasses.replace(columns, keys=[], names=[], labels=[]),
+            _without_identities(columns),
         )
+
+
+def _without_identities(columns: DecodedColumns) -> DecodedColumns:
+    return dataclasses.replace(columns, keys=[], names=[], labels=[])
 
 
 class Numbers:

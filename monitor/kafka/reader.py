@@ -65,7 +65,7 @@ from monitor.exceptions import MonitorError
 from monitor.kafka.exceptions import KafkaSetupError
 from monitor.kafka.listener import callable_from_listener
 from monitor.kafka.record import ConsumerRecord, PolledPartition, polled_partitions
-from monitor.kafka.stream_numbers import Numbering, Numbers
+from monitor.kafka.stream_numbers import NumberedColumns, Numbering, Numbers
 from monitor.records.batch import BatchDecoder, DecodedColumns
 
 log = logging.getLogger("monitor.kafka.reader")
@@ -541,28 +541,31 @@ class _Reader:
         return self.subscribed and self.ahead < self.kafka.reader_batches_ahead
 
     def read(self) -> None:
-        timeout_ms = min(self.kafka.poll_timeout_ms, 100)
         try:
-            if self.columns:
-                polled = self.consumer.poll_partitions(timeout_ms=timeout_ms)
-            else:
-                polled = polled_partitions(self.consumer.poll(timeout_ms=timeout_ms))
+            parts, numbered = self.poll(min(self.kafka.poll_timeout_ms, 100))
         except KafkaError as exc:  # an outage: the daemon logs it; poll again in a while
             self.send("failed", _picklable(exc))
             self.serve(FAILED_POLL_PAUSE_S)
             return
-        if polled:
-            columns = None
-            if self.decode is not None:
-                columns = self.decode((p.topic, p.values) for p in polled)
-                parts = _rejected_only(polled, columns)
-            else:
-                parts = [_whole(p) for p in polled]
+        if parts:
             self.ahead += 1
-            numbered = None if columns is None else self.numbering.encode(columns)
             self.send("batch", parts, self.status(), numbered)
         elif time.monotonic() >= self.status_at:
             self.send("status", self.status())
+
+    def poll(self, timeout_ms: int) -> tuple[list[Part], NumberedColumns | None]:
+        """One poll's parts to send, and its decoded columns when this process decodes."""
+        if self.decode is None:  # the daemon decodes: every record's key, value and time
+            batch = self.consumer.poll(timeout_ms=timeout_ms)
+            return [_whole(partition, records) for partition, records in batch.items()], None
+        if self.columns:
+            polled = self.consumer.poll_partitions(timeout_ms=timeout_ms)
+        else:
+            polled = polled_partitions(self.consumer.poll(timeout_ms=timeout_ms))
+        if not polled:
+            return [], None
+        columns = self.decode((p.topic, p.values) for p in polled)
+        return _rejected_only(polled, columns), self.numbering.encode(columns)
 
     def status(self) -> Status:
         self.status_at = time.monotonic() + STATUS_INTERVAL_S
@@ -785,17 +788,16 @@ def _rejected_only(polled: list[PolledPartition], columns: DecodedColumns) -> li
     return parts
 
 
-def _whole(part: PolledPartition) -> Part:
-    """``part`` to send as it is, every record's key and timestamp included (for a
-    daemon that decodes the values itself)."""
-    metas = [part.meta(i) for i in range(len(part.offsets))]
+def _whole(partition: TopicPartition, records: Sequence[ConsumerRecord]) -> Part:
+    """A partition's records to send whole, every record's key and timestamp included
+    (for a daemon that decodes the values itself)."""
     return (
-        part.topic,
-        part.partition,
-        part.offsets,
-        [key for key, _ in metas],
-        part.values,
-        [timestamp for _, timestamp in metas],
+        partition.topic,
+        partition.partition,
+        [r.offset for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [r.timestamp for r in records],
     )
 
 

@@ -210,19 +210,17 @@ class BatchDecoder:
         """Native values: what :func:`decode_native` gives each, a partition's records
         at once when they are all of the common case (:meth:`_native_batch`), else one
         by one (:meth:`_native_each`)."""
-        if not self._native_batch(values, start, out):
-            self._native_each(values, start, out)
+        objs = _parsed(values, self.limit)
+        if objs is None or not self._native_batch(objs, start, out):
+            self._native_each(values, start, out, objs)
 
-    def _native_batch(self, values: Sequence[bytes | None], start: int, out: _Columns) -> bool:
-        """Take the values only if every one is of the common case of
+    def _native_batch(self, objs: list[Any], start: int, out: _Columns) -> bool:
+        """Take the parsed values only if every one is of the common case of
         :meth:`_native_each`, with its checks done a column at a time; else leave
         ``out`` as it was and say so."""
-        if not values:
+        if not objs:
             return True
         try:
-            if max(map(len, values)) > self.limit:  # type: ignore[arg-type]
-                return False
-            objs: list[Any] = list(map(orjson.loads, values))  # type: ignore[arg-type]
             if set(map(type, objs)) != {dict}:
                 return False
             ts: list[Any] = list(map(_TS, objs))
@@ -250,7 +248,7 @@ class BatchDecoder:
                 return False
             times = np.array(ts, dtype=np.float64)
             points = np.array(vs, dtype=np.float64)
-        except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError, OverflowError):
+        except (TypeError, KeyError, AttributeError, OverflowError):
             return False
         # float64 holds every number that passes exactly as float() gives it.
         if not (
@@ -265,12 +263,18 @@ class BatchDecoder:
         out.labels.extend(map(_THIRD, identities))
         out.ts.extend(times.tolist())
         out.values.extend(points.tolist())
-        out.records.extend(range(start, start + len(values)))
+        out.records.extend(range(start, start + n))
         return True
 
-    def _native_each(self, values: Sequence[bytes | None], start: int, out: _Columns) -> None:
+    def _native_each(
+        self,
+        values: Sequence[bytes | None],
+        start: int,
+        out: _Columns,
+        objs: list[Any] | None = None,
+    ) -> None:
         """Native values one by one, the common case inline: what :func:`decode_native`
-        gives each.
+        gives each (``objs``: the values parsed already, when :func:`_parsed` could).
 
         A record that is an object of exactly ``stream`` (a string), ``ts`` (a number of
         seconds), ``value`` (a float or int in range) and ``labels`` (an object, null or
@@ -288,7 +292,9 @@ class BatchDecoder:
         for position, value in enumerate(values, start):
             try:
                 obj: Any = None
-                if value and len(value) <= limit:
+                if objs is not None:
+                    obj = objs[position - start]
+                elif value and len(value) <= limit:
                     try:
                         obj = loads(value)
                     except orjson.JSONDecodeError:
@@ -349,6 +355,17 @@ class BatchDecoder:
             decoder = get_decoder(self.topic_formats.get(topic, self.default_format))
             self._decoders[topic] = decoder
         return decoder
+
+
+def _parsed(values: Sequence[bytes | None], limit: int) -> list[Any] | None:
+    """Every value parsed as JSON, or None if one is empty, longer than ``limit`` bytes
+    or not JSON."""
+    try:
+        if values and max(map(len, values)) > limit:  # type: ignore[arg-type]
+            return None
+        return list(map(orjson.loads, values))  # type: ignore[arg-type]
+    except (orjson.JSONDecodeError, TypeError):
+        return None
 
 
 def _sized(value: bytes | None, limit: int) -> bytes:

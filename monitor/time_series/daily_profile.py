@@ -31,6 +31,16 @@ def visits_per_bin(bins: int, interval: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(visits), np.maximum(visits, 1.0), 1.0)
 
 
+def time_of_day_bin(bins: int, ts: np.ndarray) -> np.ndarray:
+    """Each timestamp's equal time-of-day bin (UTC) of ``bins`` a day; NaN counts as 0.
+
+    >>> time_of_day_bin(24, np.array([0.0, 3_600.0 * 13.5, 86_399.0])).tolist()
+    [0, 13, 23]
+    """
+    position = np.mod(np.nan_to_num(ts), DAY_SECONDS) * (bins / DAY_SECONDS)
+    return np.clip(position.astype(np.intp), 0, bins - 1)
+
+
 class DailyProfile:
     """Per-stream mean and variance of deviations in each time-of-day bin.
 
@@ -97,14 +107,6 @@ class DailyProfile:
             capacity,
         )
 
-    def _visits(self, interval: np.ndarray) -> np.ndarray:
-        """Values a bin gets per day at each stream's sampling interval (at least 1)."""
-        return visits_per_bin(self.bins, interval)
-
-    def _bin(self, ts: np.ndarray) -> np.ndarray:
-        position = np.mod(np.nan_to_num(ts), DAY_SECONDS) * (self.bins / DAY_SECONDS)
-        return np.clip(position.astype(np.intp), 0, self.bins - 1)
-
     def z(
         self,
         rows: np.ndarray,
@@ -126,7 +128,7 @@ class DailyProfile:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and scale of each stream's bin at ``ts``, pooled with the prior: the
         deviation :meth:`z` compares with and its unit."""
-        return self._pooled(rows, self._bin(ts), prior_var, interval)
+        return self._pooled(rows, time_of_day_bin(self.bins, ts), prior_var, interval)
 
     def _pooled(
         self, rows: np.ndarray, b: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
@@ -134,7 +136,7 @@ class DailyProfile:
         """Mean and scale of each row's bin ``b``, pooled with the prior."""
         self.state.ensure_rows(rows)
         s = self.state
-        own = s.weight[rows, b].astype(np.float64) / self._visits(interval)
+        own = s.weight[rows, b].astype(np.float64) / visits_per_bin(self.bins, interval)
         pooled = own + self.prior_weight
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(pooled > 0, own * s.mean_[rows, b] / pooled, 0.0)
@@ -154,7 +156,7 @@ class DailyProfile:
         """Fold each deviation into its stream's bin (rows distinct); see :meth:`z`."""
         self.state.ensure_rows(rows)
         s = self.state
-        b = self._bin(ts)
+        b = time_of_day_bin(self.bins, ts)
         if self.clip_z > 0:
             centre, scale = self._pooled(rows, b, prior_var, interval)
             reach = self.clip_z * scale
@@ -165,7 +167,7 @@ class DailyProfile:
         first = weight == 0
         # A young bin averages its days evenly, then fades at ``fading`` a day; a day's
         # values share that day's weight.
-        visits = self._visits(interval)
+        visits = visits_per_bin(self.bins, interval)
         a = np.maximum(self.fading, 1.0 / (weight / visits + 1.0)) / visits
         diff = deviation - mean
         increment = a * diff

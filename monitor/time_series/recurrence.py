@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.state import ArraySpec, ArrayState
-from monitor.time_series.daily_profile import DAY_SECONDS, visits_per_bin
+from monitor.time_series.daily_profile import DAY_SECONDS, time_of_day_bin, visits_per_bin
 
 
 class DailyRecurrence:
@@ -118,10 +118,8 @@ class DailyRecurrence:
         )
 
     def _day_bin(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t = np.nan_to_num(ts)
-        day = np.floor(t / DAY_SECONDS).astype(np.int64)
-        position = (np.mod(t, DAY_SECONDS) * (self.bins / DAY_SECONDS)).astype(np.int64)
-        return day, np.clip(position, 0, self.bins - 1)
+        day = np.floor(np.nan_to_num(ts) / DAY_SECONDS).astype(np.int64)
+        return day, time_of_day_bin(self.bins, ts)
 
     def limit(
         self,

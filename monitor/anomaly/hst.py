@@ -24,17 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.state import ArraySpec, ArrayState
+from monitor.state import ArraySpec, ArrayState, flat_view
 
 PADDING = 0.15
 """Splits are drawn away from the edges of a node's range, as in river."""
-
-
-def _flat(array: np.ndarray) -> np.ndarray:
-    """A 1-d view of a contiguous array (never a copy, so writes reach the array)."""
-    view = array.view()
-    view.shape = (array.size,)
-    return view
 
 
 @dataclass(frozen=True)
@@ -203,7 +196,7 @@ class HalfSpaceTrees:
         if leaves is None:
             leaves = self.leaves(rows, features)
         s = self.state
-        walks = _flat(s.r_walk).take(leaves).sum(axis=1, dtype=np.int64)
+        walks = flat_view(s.r_walk).take(leaves).sum(axis=1, dtype=np.int64)
         out = 1.0 - (self._root_total + 2 * walks) / self._max_score
         return np.where(s.first_window[rows], 0.0, out)
 
@@ -217,7 +210,7 @@ class HalfSpaceTrees:
             leaves = self.leaves(rows, features)
         s = self.state
         # Rows are distinct, so no leaf cell repeats.
-        _flat(s.l_leaf)[leaves.ravel()] += 1
+        flat_view(s.l_leaf)[leaves.ravel()] += 1
         counter = s.counter[rows] + 1
         rolled = counter >= self.window_size
         if rolled.any():

@@ -25,20 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.state import ArraySpec, ArrayState
+from monitor.state import ArraySpec, ArrayState, flat_view
 
 OUT_OF_RANGE_NATS = 1.0
 """Extra surprisal of a value outside the range seen so far (beyond an empty bin)."""
 
 MAX_UNIT = 2.0**64
 """A stream's unit (the weight of its next point) past which its counts are rescaled."""
-
-
-def _flat(array: np.ndarray) -> np.ndarray:
-    """A 1-d view of a contiguous array (never a copy, so writes reach the array)."""
-    view = array.view()
-    view.shape = (array.size,)
-    return view
 
 
 class ValueNovelty:
@@ -126,7 +119,7 @@ class ValueNovelty:
         inside = (x >= low) & (x <= high)
         bin_ = self._bin(x, low, high)
         cells = rows * self.bins + bin_
-        counts = _flat(s.counts)
+        counts = flat_view(s.counts)
         in_bin = counts[cells] / unit
         if self.neighbour > 0:
             left = np.where(bin_ > 0, counts[np.maximum(cells - 1, 0)], 0.0)
@@ -161,7 +154,7 @@ class ValueNovelty:
             self._rebin(rows[grown], low[grown], high[grown], new_low[grown], new_high[grown])
         s.low[rows], s.high[rows] = new_low, new_high
         unit = s.unit[rows] / (1.0 - self.fading)
-        _flat(s.counts)[rows * self.bins + self._bin(x, new_low, new_high)] += unit
+        flat_view(s.counts)[rows * self.bins + self._bin(x, new_low, new_high)] += unit
         s.total[rows] += unit
         s.unit[rows] = unit
         big = unit > MAX_UNIT

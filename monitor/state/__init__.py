@@ -1,5 +1,5 @@
 """Per-stream state kept as arrays, one row per stream."""
 
-from monitor.state.arrays import ArraySpec, ArrayState
+from monitor.state.arrays import ArraySpec, ArrayState, flat_view
 
-__all__ = ["ArraySpec", "ArrayState"]
+__all__ = ["ArraySpec", "ArrayState", "flat_view"]

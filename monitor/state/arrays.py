@@ -13,6 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def flat_view(array: np.ndarray) -> np.ndarray:
+    """A 1-d view of a contiguous array, never a copy, so writes through it reach the
+    array (a state array's rows as one run of cells, indexed ``row * width + cell``).
+
+    >>> counts = np.zeros((2, 3))
+    >>> flat_view(counts)[[1, 5]] += 1
+    >>> counts.tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    view = array.view()
+    view.shape = (array.size,)  # raises for an array that is not contiguous
+    return view
+
+
 @dataclass(frozen=True)
 class ArraySpec:
     """Shape (after the row axis), dtype and initial value of one state array.

@@ -41,6 +41,7 @@ from monitor.daemon.health import watch_kafka
 from monitor.daemon.partitions import Partitions
 from monitor.detection import CONTRIBUTIONS, BatchOutcome, Detector
 from monitor.kafka.listener import callable_from_listener
+from monitor.kafka.reader import record_values
 from monitor.metrics.daemon import DaemonMetrics
 from monitor.records.batch import BatchDecoder, DecodedColumns
 
@@ -261,8 +262,7 @@ class Daemon:
         columns: DecodedColumns | None = getattr(batch, "columns", None)
         if columns is None:
             columns = self._decode_values(
-                (partition.topic, [record.value for record in records])
-                for partition, records in batch.items()
+                (partition.topic, record_values(records)) for partition, records in batch.items()
             )
         numbers = [self.partitions.owner(partition) for partition in batch]
         owners = np.repeat(np.asarray(numbers, dtype=np.int32), columns.counts)

@@ -443,6 +443,21 @@ class _Records(Sequence[ConsumerRecord]):
         return repr(list(self))
 
 
+def record_values(records: Sequence[ConsumerRecord]) -> Sequence[bytes | None]:
+    """The values of a partition's ``records``, in order.
+
+    A batch read by the child holds its records as columns: their values are read as
+    they are, instead of making a :class:`ConsumerRecord` of every record first.
+
+    >>> part = _Records("m", 0, [4, 5], [b"a", None], [b"1", b"2"], [10, 11])
+    >>> record_values(part), record_values(list(part))
+    ([b'1', b'2'], [b'1', b'2'])
+    """
+    if isinstance(records, _Records) and isinstance(records.values, list):
+        return records.values
+    return [record.value for record in records]
+
+
 class _ForwardedLog(logging.Handler):
     """Hands a log record of the child to the daemon's logger of the same name."""
 

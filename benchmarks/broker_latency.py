@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--linger-ms", type=int, default=5, help="the producer's linger.ms")
     parser.add_argument("--fill", type=int, default=300_000, help="records in the topic first")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--fetch-wait-ms", type=int, default=10, help="the consumer's fetch.wait.max.ms"
+    )
     args = parser.parse_args()
     if not HAS_CONFLUENT:
         raise SystemExit("needs confluent-kafka: pip install '.[fast]'")
@@ -54,7 +57,7 @@ def main() -> None:
                     "bootstrap.servers": broker.bootstrap_servers,
                     "group.id": "latency",
                     "auto.offset.reset": "latest",
-                    "fetch.wait.max.ms": 10,
+                    "fetch.wait.max.ms": args.fetch_wait_ms,
                     "session.timeout.ms": 6000,
                     "heartbeat.interval.ms": 1000,
                 }

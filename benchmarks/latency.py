@@ -18,28 +18,14 @@ import argparse
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 from bench_data import Fleet, load_average
-from bench_kafka import TRANSPORTS, Loader, Run, fill
+from bench_kafka import TRANSPORTS, Loader, Run, fill, overrides
 from live import by_second, live, show_seconds
 
 from monitor.kafka.admin import ensure_topics
 from monitor.kafka.broker import EmbeddedBroker
-
-
-def overrides(settings: list[str]) -> dict[str, dict[str, Any]]:
-    """``["state.keep=2", ...]`` -> ``{"state": {"keep": 2}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for setting in settings:
-        name, _, value = setting.partition("=")
-        section, _, key = name.partition(".")
-        if not key or not _:
-            raise SystemExit(f"--set takes section.key=value, got {setting!r}")
-        out.setdefault(section, {})[key] = yaml.safe_load(value)
-    return out
 
 
 def main() -> None:
@@ -48,6 +34,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=95_000, help="records/s")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--spike-every", type=int, default=1_000)
+    parser.add_argument("--linger-ms", type=int, default=20, help="the load generator's linger")
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=300, help="points per stream to catch up")
     parser.add_argument("--partitions", type=int, default=4)
@@ -73,7 +60,14 @@ def main() -> None:
             run.overrides = overrides(args.set)
             del keys, payloads
             result = live(
-                run, args.transport, args.rate, args.seconds, args.spike_every, 0, own_topic=False
+                run,
+                args.transport,
+                args.rate,
+                args.seconds,
+                args.spike_every,
+                0,
+                own_topic=False,
+                linger_ms=args.linger_ms,
             )
     lat = np.asarray(result.latencies_ms)
     if not len(lat):

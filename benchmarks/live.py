@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -123,7 +124,13 @@ class EventReader:
             )
             try:
                 while not self._stop.is_set():
-                    for message in consumer.consume(num_messages=1000, timeout=0.05):
+                    # consume(n, timeout) returns only when n messages came or the timeout
+                    # ran out, which would add up to the timeout to every latency: wait for
+                    # one message, then take what has already arrived.
+                    first = consumer.poll(0.05)
+                    if first is None:
+                        continue
+                    for message in [first, *consumer.consume(num_messages=1000, timeout=0)]:
                         if message.error() is None:
                             self._note(message.value())
             finally:
@@ -236,6 +243,7 @@ def live(
     spike_every: int,
     scrapes: int,
     own_topic: bool = True,
+    linger_ms: int = 20,
 ) -> LiveFigures:
     """(6) latency at ``rate`` records/s, then (5) scrapes while the records keep coming.
 
@@ -252,13 +260,17 @@ def live(
     ensure_topics(run.broker.bootstrap_servers, {events_topic: partitions})
     total = seconds + 1.0 + scrapes * 0.5
     keys, payloads, spikes = live_records(run, int(rate * total) + 1, spike_every)
+    messages = [{"key": k, "value": v} for k, v in zip(keys, payloads, strict=True)]
+    spike_at = sorted(spikes)
     child = ChildDaemon(run, transport, events_topic)
     reader = EventReader(run.broker.bootstrap_servers, events_topic, partitions)
-    # librdkafka's default linger (5 ms), counted in every latency. With 1 ms the producer
-    # sends many tiny batches, which tansu appends later and later: a plain consumer of the
-    # topic sees p50 23 ms growing to 107 ms within 20 s at 28,000 records/s, against a
-    # steady 26-32 ms with 5 ms (benchmarks/broker_latency.py --linger-ms 1 / 5).
-    loader = Loader(run.broker.bootstrap_servers, linger_ms=5)
+    # The producer's linger is counted in every latency. tansu's fetches cost more the more
+    # record batches a partition holds: at 75,000 records/s with librdkafka's default 5 ms,
+    # tansu alone took 33% of a core at first and 97% after 20 s, and a plain consumer's
+    # p50 went 16 -> 45 ms; with 20 ms, 17% -> 39% and p50 22 -> 27 ms
+    # (benchmarks/broker_latency.py --rate 75000 --seconds 30 --linger-ms 5 / 20). On these
+    # two cores that CPU comes out of the daemon's share. With 1 ms it is worse still.
+    loader = Loader(run.broker.bootstrap_servers, linger_ms=linger_ms)
     sent_at: dict[tuple[str, float], float] = {}
     scrape_times: list[float] = []
     body_size = [0]
@@ -285,11 +297,12 @@ def live(
             if due <= produced:
                 time.sleep(0.001)
                 continue
-            for i in range(produced, due):
-                spike = spikes.get(i)
-                if spike is not None and elapsed < seconds:
-                    sent_at[spike] = time.time()
-                loader.send(run.topic, keys[i], payloads[i])
+            if elapsed < seconds:
+                now = time.time()
+                first = bisect_left(spike_at, produced)
+                for i in spike_at[first : bisect_left(spike_at, due, first)]:
+                    sent_at[spikes[i]] = now
+            loader.send_batch(run.topic, messages[produced:due])
             loader.poll()
             produced = due
         loader.flush()

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 from bench_data import Fleet, load_average, run_python, write_result
-from bench_kafka import TRANSPORTS, Loader, Run, fast_transport_ready, fill
+from bench_kafka import TRANSPORTS, Loader, Run, fast_transport_ready, fill, overrides
 from kafka import KafkaConsumer
 from live import by_second, live, show_seconds
 from prometheus_client import CollectorRegistry
@@ -230,6 +230,13 @@ def main() -> None:
     parser.add_argument(
         "--skip", nargs="*", choices=("river", "memory", "live"), default=[], help="stages left out"
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="settings of the daemons' configuration (YAML values): kafka.max_poll_records=2000",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -245,6 +252,7 @@ def main() -> None:
         "points": args.points,
         "partitions": args.partitions,
         "warmup": args.warmup,
+        "settings": args.set,
         "load_before": load_before,
     }
     with tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp:
@@ -258,6 +266,7 @@ def main() -> None:
 
             timed("fill", functools.partial(fill, loader, topic, keys, payloads))
             run = Run(broker, topic, fleet, args.points, len(payloads), args.warmup, workdir)
+            run.overrides = overrides(args.set)
             run.partitions = args.partitions
             run.reader = args.reader
             print(

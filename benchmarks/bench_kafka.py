@@ -83,12 +83,18 @@ class Loader:
             for message in messages:
                 self.send(topic, message["key"], message["value"])
             return
+        import confluent_kafka
+
         left = messages
         while left:
             queued = self._fast.produce_batch(topic, left)
             if queued == len(left):
                 break
-            left = [m for m in left if m.pop("_error", None) is not None]
+            failed = [m for m in left if "_error" in m]
+            errors = {m.pop("_error").code() for m in failed}
+            if errors != {confluent_kafka.KafkaError._QUEUE_FULL}:  # as send() raises them
+                raise confluent_kafka.KafkaException(f"produce_batch failed: {errors}")
+            left = failed
             self._fast.poll(0.01)  # the local queue was full: let it drain
         self.sent += len(messages)
 

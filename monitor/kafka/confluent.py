@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import confluent_kafka
+import numpy as np
 import orjson
 from confluent_kafka import KafkaError, KafkaException
 from kafka import TopicPartition
@@ -276,16 +277,24 @@ class ConfluentConsumer:
         self, timeout_ms: int = 0, max_records: int | None = None
     ) -> list[PolledPartition]:
         """As :meth:`poll`, column by column, without a record object per message: the
-        reading child's way (:mod:`monitor.kafka.reader`)."""
+        reading child's way (:mod:`monitor.kafka.reader`).
+
+        A partition's offsets are a ``range`` when they follow one another (the usual
+        case), so only its first and last message are asked for theirs.
+        """
+        messages = self._poll_batch(timeout_ms, max_records)
+        if not messages:
+            return []
+        runs: Iterable[tuple[tuple[str, int], list[Any]]]
+        if any(map(_ERROR, messages)):  # rare: one by one, errors logged and left out
+            runs = self._grouped(messages).items()
+        else:
+            runs = _partition_runs(messages)
         return [
             PolledPartition(
-                topic,
-                number,
-                [m.offset() for m in messages],
-                [m.value() for m in messages],
-                _meta_of(messages),
+                topic, number, _offsets(messages), list(map(_VALUE, messages)), _meta_of(messages)
             )
-            for (topic, number), messages in self._poll_messages(timeout_ms, max_records).items()
+            for (topic, number), messages in runs
         ]
 
     def _poll_messages(
@@ -293,18 +302,26 @@ class ConfluentConsumer:
     ) -> dict[tuple[str, int], list[Any]]:
         """The messages of one poll by (topic, partition), errors logged and left out
         (so their accessors, Optional for errors, return values)."""
+        return self._grouped(self._poll_batch(timeout_ms, max_records))
+
+    def _poll_batch(self, timeout_ms: int, max_records: int | None) -> list[Any]:
+        """The messages of one poll as librdkafka hands them over, errors included."""
         limit = self.max_poll_records if max_records is None else max_records
         # consume(n, timeout) waits out the whole timeout unless n records arrive, so wait
         # for one record with poll() and take the rest of what is fetched already.
         try:
             first = self._consumer.poll(timeout_ms / 1000)
             if first is None:
-                return {}
+                return []
             messages: list[Any] = [first]  # Message accessors are Optional only for errors
             if limit > 1:
                 messages.extend(self._consumer.consume(limit - 1, 0))
         except KafkaException as exc:
             raise KafkaClientError(f"consumer failed: {exc}") from exc
+        return messages
+
+    def _grouped(self, messages: list[Any]) -> dict[tuple[str, int], list[Any]]:
+        """``messages`` by (topic, partition), in order, errors logged and left out."""
         grouped: dict[tuple[str, int], list[Any]] = {}
         key: tuple[str, int] | None = None
         run: list[Any] = []
@@ -568,3 +585,43 @@ def _meta_of(messages: list[Any]) -> Callable[[int], tuple[bytes | None, int]]:
         return messages[i].key(), messages[i].timestamp()[1]
 
     return meta
+
+
+_ERROR = confluent_kafka.Message.error
+_TOPIC = confluent_kafka.Message.topic
+_PARTITION = confluent_kafka.Message.partition
+_VALUE = confluent_kafka.Message.value
+
+
+def _partition_runs(messages: list[Any]) -> Iterable[tuple[tuple[str, int], list[Any]]]:
+    """Messages without errors by (topic, partition), each partition's in order.
+
+    librdkafka hands over a fetched partition's messages one after another, so the
+    partition of each is read (a C call per message, through ``map``) and the runs are
+    cut where it changes; the topic is read the same way and only checked to be one.
+    """
+    numbers = np.fromiter(map(_PARTITION, messages), np.int64, len(messages))
+    topics: list[Any] = list(map(_TOPIC, messages))  # str: no errors among them
+    if topics.count(topics[0]) != len(topics):  # several topics: the run of each pair
+        keys = list(zip(topics, numbers.tolist(), strict=True))
+        cuts = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
+    else:
+        cuts = (np.flatnonzero(numbers[1:] != numbers[:-1]) + 1).tolist()
+    grouped: dict[tuple[str, int], list[Any]] = {}
+    for start, end in zip([0, *cuts], [*cuts, len(messages)], strict=True):
+        key = (topics[start], int(numbers[start]))
+        run = grouped.get(key)
+        if run is None:
+            grouped[key] = messages[start:end]
+        else:
+            run.extend(messages[start:end])
+    return grouped.items()
+
+
+def _offsets(messages: list[Any]) -> Sequence[int]:
+    """The offsets of one partition's ``messages``: a ``range`` when they follow one
+    another, else each message's."""
+    first, last = messages[0].offset(), messages[-1].offset()
+    if last - first + 1 == len(messages):
+        return range(first, last + 1)
+    return [message.offset() for message in messages]

@@ -88,7 +88,7 @@ CLOSE_TIMEOUT_S = 60.0
 Partition = tuple[str, int]
 Status = dict[Partition, tuple[int | None, int | None]]
 """Each assigned partition -> (end offset, position) as the child last saw them."""
-Part = tuple[str, int, list[int], Any, Any, Any]
+Part = tuple[str, int, Sequence[int], Any, Any, Any]
 """One partition's records of a batch as sent by the child: topic, partition, offsets,
 then keys, values and timestamps (lists, or by index for the rejected only, see
 :func:`_rejected_only`)."""
@@ -397,7 +397,7 @@ class _Records(Sequence[ConsumerRecord]):
         self,
         topic: str,
         partition: int,
-        offsets: list[int],
+        offsets: Sequence[int],
         keys: list[bytes | None] | dict[int, bytes | None],
         values: list[bytes | None] | dict[int, bytes | None],
         timestamps: list[int] | dict[int, int],

@@ -36,7 +36,8 @@ class PolledPartition(NamedTuple):
 
     topic: str
     partition: int
-    offsets: list[int]
+    offsets: Sequence[int]
+    """Each record's offset (a ``range`` when they follow one another)."""
     values: list[bytes | None]
     meta: Callable[[int], tuple[bytes | None, int]]
     """Record ``i``'s key and timestamp (milliseconds since the epoch, -1 for none)."""

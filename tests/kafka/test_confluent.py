@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import confluent_kafka
 import pytest
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import CommitFailedError
@@ -16,6 +17,8 @@ from monitor.kafka.confluent import (
     ConfluentConsumer,
     ConfluentProducer,
     ConsumerRecord,
+    _offsets,
+    _partition_runs,
     consumer_settings,
     producer_settings,
 )
@@ -90,6 +93,37 @@ class Recorder(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         self.calls.append(("revoked", set(revoked)))
+
+
+def _message(topic: str, partition: int, offset: int) -> confluent_kafka.Message:
+    return confluent_kafka.Message(
+        topic=topic, partition=partition, offset=offset, value=f"{topic}/{partition}@{offset}"
+    )
+
+
+def test_partition_runs_group_each_partition_in_order():
+    messages = [
+        _message("m", 0, 5),
+        _message("m", 0, 6),
+        _message("m", 2, 1),
+        _message("m", 0, 7),
+        _message("m", 1, 3),
+    ]
+    runs = {key: [m.offset() for m in run] for key, run in _partition_runs(messages)}
+    assert runs == {("m", 0): [5, 6, 7], ("m", 2): [1], ("m", 1): [3]}
+
+
+def test_partition_runs_keep_topics_apart_on_the_same_partition_number():
+    messages = [_message("a", 0, 1), _message("b", 0, 1), _message("a", 0, 2)]
+    runs = {key: [m.offset() for m in run] for key, run in _partition_runs(messages)}
+    assert runs == {("a", 0): [1, 2], ("b", 0): [1]}
+
+
+def test_offsets_are_a_range_only_when_they_follow_one_another():
+    following = [_message("m", 0, offset) for offset in (4, 5, 6)]
+    assert _offsets(following) == range(4, 7)
+    gap = [_message("m", 0, offset) for offset in (4, 6, 7)]  # compacted away, or a marker
+    assert _offsets(gap) == [4, 6, 7]
 
 
 def test_send_delivers_what_kafka_python_reads_back(broker, topic_name, read_topic):

@@ -40,6 +40,11 @@ class ArraySpec:
     fill: float | int | bool = 0
 
     def allocate(self, rows: int) -> np.ndarray:
+        """``rows`` rows of the initial value. Zeros come from ``np.zeros``, whose pages
+        the system maps on first write: rows that a grown array holds in reserve cost
+        no memory (nor time to fill) until a stream takes them."""
+        if self.fill == 0:
+            return np.zeros((rows, *self.shape), dtype=self.dtype)
         return np.full((rows, *self.shape), self.fill, dtype=self.dtype)
 
 

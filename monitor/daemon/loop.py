@@ -205,7 +205,13 @@ class Daemon:
         columns = decoded.columns
         with self.lock:
             outcome = self.detector.process_columns(
-                columns.keys, columns.identities, columns.ts, columns.values, decoded.owners
+                columns.keys,
+                columns.identities,
+                columns.ts,
+                columns.values,
+                decoded.owners,
+                columns.numbers,
+                columns.rows_by_number,
             )
             streams_tracked = len(self.detector.streams)
         outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)

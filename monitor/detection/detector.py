@@ -36,7 +36,7 @@ from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import Identities, StreamTable
 from monitor.records.base import Labels, Point
-from monitor.records.batch import point_columns
+from monitor.records.batch import RowsByNumber, point_columns
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import DailyProfile, DailyRecurrence, HoltWinters
@@ -274,11 +274,15 @@ class Detector:
         ts: np.ndarray,
         values: np.ndarray,
         owners: np.ndarray | None = None,
+        numbers: np.ndarray | None = None,
+        rows_by_number: RowsByNumber | None = None,
     ) -> BatchOutcome:
         """As :meth:`process`, for points given column by column: each point's stream key,
         its (name, labels) (read for new streams only), time and value
-        (:class:`~monitor.records.batch.DecodedColumns`)."""
-        rows, created = self.streams.lookup(keys, identities)
+        (:class:`~monitor.records.batch.DecodedColumns`), and when they came numbered,
+        their stream numbers and the rows by number known (see
+        :meth:`StreamTable.lookup`)."""
+        rows, created = self.streams.lookup(keys, identities, numbers=numbers, cache=rows_by_number)
         if len(created):
             self._admit(created)
         if owners is not None:

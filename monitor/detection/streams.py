@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from monitor.config.schema import DetectorConfig, StreamOverride
 from monitor.records.base import Labels
+from monitor.records.batch import RowsByNumber
 from monitor.state import ArraySpec, ArrayState
 
 
@@ -109,6 +110,9 @@ class StreamTable:
         self.labels: list[Labels] = []
         self.free: list[int] = []
         """Freed rows, taken by new streams (last pushed first) before the arrays grow."""
+        self.removals = 0
+        """How many times rows were freed (:meth:`remove`): caches of rows
+        (:class:`~monitor.records.batch.RowsByNumber`) filled before are stale."""
         self.state = ArrayState(
             {
                 "seasonality": ArraySpec((), np.int32, 0),
@@ -138,12 +142,63 @@ class StreamTable:
         keys: Sequence[str],
         identities: Identities,
         now: float | None = None,
+        numbers: np.ndarray | None = None,
+        cache: RowsByNumber | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (``-1`` where the table is full) and the rows created now.
 
         ``identities`` gives (name, labels) of each key; it is read only for new streams.
         Every found or created row is marked seen at ``now`` (default: the clock).
+        With the keys' stream ``numbers`` and a ``cache`` of rows by number, the rows
+        found there are taken as they are (keys are read only for the others) and the
+        rows of the others are kept in it.
+
+        >>> from monitor.records.batch import RowsByNumber
+        >>> table = StreamTable(DetectorConfig(), (), max_streams=10, clock=lambda: 0.0)
+        >>> cache, numbers = RowsByNumber(), np.array([0, 1])
+        >>> table.lookup(["a", "b"], [("a", ()), ("b", ())], numbers=numbers, cache=cache)[0]
+        array([0, 1])
+        >>> cache.rows[:2].tolist()
+        [0, 1]
+        >>> table.lookup(["?", "?"], [], numbers=numbers[::-1], cache=cache)[0].tolist()
+        [1, 0]
         """
+        if numbers is not None and cache is not None:
+            return self._lookup_numbered(keys, identities, now, numbers, cache)
+        return self._lookup(keys, identities, now)
+
+    def _lookup_numbered(
+        self,
+        keys: Sequence[str],
+        identities: Identities,
+        now: float | None,
+        numbers: np.ndarray,
+        cache: RowsByNumber,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if cache.removals != self.removals:
+            cache.clear()
+            cache.removals = self.removals
+        if len(numbers):
+            cache.ensure(int(numbers.max()) + 1)
+        rows = cache.rows[numbers]
+        unknown = np.flatnonzero(rows < 0)
+        if not len(unknown):
+            self.state.last_seen[rows] = self.clock() if now is None else now
+            return rows, np.zeros(0, dtype=np.int64)
+        picked = unknown.tolist()
+        found, created = self._lookup(_Picked(keys, picked), _Picked(identities, picked), now)
+        rows[unknown] = found
+        placed = found >= 0
+        cache.rows[numbers[unknown][placed]] = found[placed]
+        self.state.last_seen[rows[rows >= 0]] = self.clock() if now is None else now
+        return rows, created
+
+    def _lookup(
+        self,
+        keys: Sequence[str],
+        identities: Identities,
+        now: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         table = self.rows
         rows = np.fromiter(map(table.get, keys, repeat(-1)), np.int64, len(keys))
         created: list[int] = []
@@ -183,6 +238,7 @@ class StreamTable:
             self.names[row] = ""
             self.labels[row] = ()
         self.state.reset(rows)
+        self.removals += 1
         # Pushed highest first, so the lowest freed row is taken first.
         self.free.extend(reversed(rows.tolist()))
         return rows
@@ -229,3 +285,19 @@ class StreamTable:
         s.last_ts[row] = -np.inf
         self.rows[key] = row
         return row
+
+
+class _Picked(Sequence[Any]):
+    """The items of ``items`` at ``picked`` positions, read when asked for."""
+
+    def __init__(self, items: Any, picked: list[int]) -> None:
+        self._items = items
+        self._picked = picked
+
+    def __len__(self) -> int:
+        return len(self._picked)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._items[j] for j in self._picked[i]]
+        return self._items[self._picked[i]]

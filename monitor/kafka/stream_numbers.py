@@ -21,19 +21,22 @@ Examples
 >>> again = child.encode(decode([("metrics", batch[::-1])]))
 >>> again.numbers.tolist(), again.new
 ([1, 0], [])
->>> daemon.decode(sent).keys, daemon.decode(again).keys
+>>> list(daemon.decode(sent).keys), list(daemon.decode(again).keys)
 (['cpu', 'mem'], ['mem', 'cpu'])
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, TypeVar, overload
 
 import numpy as np
 
 from monitor.records.base import Labels
-from monitor.records.batch import DecodedColumns
+from monitor.records.batch import DecodedColumns, RowsByNumber
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 1 << 18
 """Keys numbered before both sides start over (about 300 bytes each, on each side)."""
@@ -103,21 +106,59 @@ class Numbers:
         self._keys: list[str] = []
         self._names: list[str] = []
         self._labels: list[Labels] = []
+        self.rows = RowsByNumber()
+        """The stream table's rows of the numbers, filled by the table's lookups."""
 
     def decode(self, sent: NumberedColumns) -> DecodedColumns:
-        """The columns the sender numbered, with their keys, names and labels back."""
+        """The columns the sender numbered, with their keys, names and labels back.
+
+        The keys, names and labels are read by number when asked for
+        (:class:`ByNumber`): a stream table that knows the rows of the numbers
+        (:attr:`rows`, passed on with the numbers) reads none of them.
+        """
         if sent.restart:
             self._keys.clear()
             self._names.clear()
             self._labels.clear()
+            self.rows.clear()
         for key, name, labels in sent.new:
             self._keys.append(key)
             self._names.append(name)
             self._labels.append(labels)
-        numbers = sent.numbers.tolist()
+        numbers = sent.numbers
         return dataclasses.replace(
             sent.columns,
-            keys=list(map(self._keys.__getitem__, numbers)),
-            names=list(map(self._names.__getitem__, numbers)),
-            labels=list(map(self._labels.__getitem__, numbers)),
+            keys=ByNumber(self._keys, numbers),
+            names=ByNumber(self._names, numbers),
+            labels=ByNumber(self._labels, numbers),
+            numbers=numbers,
+            rows_by_number=self.rows,
         )
+
+
+class ByNumber(Sequence[T]):
+    """The items of a list by number, for an array of numbers, read when asked for.
+
+    >>> view = ByNumber(["cpu", "mem"], np.array([1, 1, 0]))
+    >>> len(view), view[0], list(view)
+    (3, 'mem', ['mem', 'mem', 'cpu'])
+    """
+
+    def __init__(self, items: list[T], numbers: np.ndarray) -> None:
+        self._items = items
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return list(map(self._items.__getitem__, self._numbers[i].tolist()))
+        return self._items[int(self._numbers[i])]
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self._items.__getitem__, self._numbers.tolist())

@@ -44,11 +44,11 @@ from monitor.records.validate import MAX_ABS_VALUE, load_object
 class DecodedColumns:
     """The points of a batch, column by column, and what was not a point."""
 
-    keys: list[str]
+    keys: Sequence[str]
     """Each point's stream key (:func:`~monitor.records.base.stream_key`)."""
-    names: list[str]
+    names: Sequence[str]
     """Each point's metric name."""
-    labels: list[Labels]
+    labels: Sequence[Labels]
     """Each point's labels (two lists load from a pickle several times faster than one
     list of (name, labels) pairs)."""
     ts: np.ndarray
@@ -63,6 +63,11 @@ class DecodedColumns:
     """(reason, detail, record position) of each record rejected."""
     skipped: list[str]
     """The reason of each record skipped as holding nothing to score."""
+    numbers: np.ndarray | None = None
+    """Each point's stream number, when the columns came numbered from another process
+    (:mod:`monitor.kafka.stream_numbers`); None otherwise."""
+    rows_by_number: RowsByNumber | None = None
+    """The receiver's rows of those numbers, filled as streams are looked up."""
 
     def identity(self, i: int) -> tuple[str, Labels]:
         """The (name, labels) of point ``i``."""
@@ -88,6 +93,39 @@ class DecodedColumns:
             rejected=self.rejected,
             skipped=self.skipped,
         )
+
+
+class RowsByNumber:
+    """Rows of a stream table by a sender's stream numbers: the table's key lookups of
+    a batch of numbered columns become one array lookup
+    (:meth:`~monitor.detection.streams.StreamTable.lookup`).
+
+    A row is good only while the table frees no row and the sender's numbers mean the
+    same streams: the table clears the cache after it freed rows (``removals``, its
+    count of removals when the cache was filled), the owner of the numbers when the
+    sender starts over (:meth:`clear`).
+
+    >>> cache = RowsByNumber()
+    >>> cache.ensure(3); cache.rows.tolist()
+    [-1, -1, -1]
+    """
+
+    def __init__(self) -> None:
+        self.rows = np.full(0, -1, dtype=np.int64)
+        """Row of each number; -1 where not known."""
+        self.removals = 0
+        """The table's count of row removals when the rows were filled."""
+
+    def ensure(self, size: int) -> None:
+        """Room for numbers below ``size``."""
+        if size > len(self.rows):
+            grown = np.full(max(size, 2 * len(self.rows)), -1, dtype=np.int64)
+            grown[: len(self.rows)] = self.rows
+            self.rows = grown
+
+    def clear(self) -> None:
+        """Forget every row."""
+        self.rows.fill(-1)
 
 
 def point_columns(points: Sequence[Point]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -420,7 +458,7 @@ class _Columns:
 
 
 class _Identities:
-    def __init__(self, names: list[str], labels: list[Labels]) -> None:
+    def __init__(self, names: Sequence[str], labels: Sequence[Labels]) -> None:
         self.names = names
         self.labels = labels
 

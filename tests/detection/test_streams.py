@@ -13,6 +13,7 @@ from monitor.config.schema import DetectorConfig
 from monitor.detection import Detector, StreamTable
 from monitor.metrics import StreamCollector
 from monitor.records import Point
+from monitor.records.batch import RowsByNumber
 
 T0 = 1_700_000_000.0
 
@@ -53,6 +54,45 @@ def test_points_with_no_room_mark_nothing_seen():
     assert rows.tolist() == [0, -1] and created.tolist() == [0]
     table.lookup(["b", "c"], ids("b", "c"), now=T0 + 5)  # -1 must not index the last row
     assert table.state.last_seen.tolist() == [T0]
+
+
+def by_number(table, keys, numbers, cache, now=None):
+    """Look ``keys`` up with their stream ``numbers`` and a row cache."""
+    return table.lookup(keys, ids(*keys), now=now, numbers=np.array(numbers), cache=cache)
+
+
+def test_lookup_by_number_finds_the_rows_lookup_by_key_finds():
+    by_key, _ = table_of()
+    numbered, _ = table_of()
+    cache = RowsByNumber()
+    number_of = {"a": 0, "b": 1, "c": 2, "d": 3}
+    for batch in (["a", "b"], ["b", "c", "a", "c"], ["d", "a"], ["c", "d", "b"]):
+        rows, created = by_key.lookup(batch, ids(*batch))
+        got, got_created = by_number(numbered, batch, [number_of[k] for k in batch], cache)
+        assert got.tolist() == rows.tolist() and got_created.tolist() == created.tolist()
+        assert numbered.state.last_seen[got].tolist() == [T0] * len(batch)
+
+
+def test_rows_by_number_are_forgotten_once_the_table_frees_rows():
+    table, _ = table_of()
+    cache = RowsByNumber()
+    by_number(table, ["a", "b"], [0, 1], cache, now=T0)
+    by_number(table, ["b"], [1], cache, now=T0 + 100)
+    assert table.evict_idle(now=T0 + 100, ttl=50).tolist() == [0]  # "a" is gone
+    # "c" takes the freed row 0; "a" comes back as a new stream, not into row 0.
+    rows, created = by_number(table, ["c", "a"], [2, 0], cache, now=T0 + 101)
+    assert rows.tolist() == [0, 2] and created.tolist() == [0, 2]
+    assert table.keys == ["c", "b", "a"]
+
+
+def test_streams_without_room_are_not_kept_by_number():
+    table, _ = table_of(max_streams=1)
+    cache = RowsByNumber()
+    rows, _ = by_number(table, ["a", "b"], [0, 1], cache, now=T0)
+    assert rows.tolist() == [0, -1] and cache.rows[:2].tolist() == [0, -1]
+    table.remove(np.array([0]))  # room again: "b" gets a row the next time
+    rows, created = by_number(table, ["b"], [1], cache, now=T0)
+    assert rows.tolist() == [0] and created.tolist() == [0] and table.keys == ["b"]
 
 
 def test_evict_idle_frees_rows_blanks_entries_and_forgets_keys():

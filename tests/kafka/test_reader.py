@@ -279,9 +279,9 @@ def test_the_child_decodes_the_batches_when_kafka_decode_in_says(
             # What the child sent is what decoding the batch here gives.
             assert batch.columns is not None
             expected = decode(values)
-            assert batch.columns.keys == expected.keys
-            assert batch.columns.names == expected.names
-            assert batch.columns.labels == expected.labels
+            assert list(batch.columns.keys) == expected.keys
+            assert list(batch.columns.names) == expected.names
+            assert list(batch.columns.labels) == expected.labels
             assert batch.columns.ts.tolist() == expected.ts.tolist()
             assert batch.columns.values.tolist() == expected.values.tolist()
             assert batch.columns.records.tolist() == expected.records.tolist()

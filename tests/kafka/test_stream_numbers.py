@@ -19,7 +19,11 @@ def record(stream: str, host: str, value: float = 1.0) -> bytes:
 
 
 def assert_same(got, want):
-    assert (got.keys, got.names, got.labels) == (want.keys, want.names, want.labels)
+    assert (list(got.keys), list(got.names), list(got.labels)) == (
+        list(want.keys),
+        list(want.names),
+        list(want.labels),
+    )
     np.testing.assert_array_equal(got.ts, want.ts)
     np.testing.assert_array_equal(got.values, want.values)
     np.testing.assert_array_equal(got.records, want.records)
@@ -59,3 +63,19 @@ def test_both_sides_start_over_when_the_limit_is_reached():
     assert sent[2].numbers.tolist() == [1, 0] and sent[2].new == []
     for columns, message in zip((first, second, third), sent, strict=True):
         assert_same(daemon.decode(message), columns)
+
+
+def test_numbered_columns_carry_their_numbers_and_the_rows_known_by_number():
+    decode = BatchDecoder({}, "native", 1000)
+    child, daemon = Numbering(limit=2), Numbers()
+    got = daemon.decode(child.encode(decode([("metrics", [record("cpu", "a")])])))
+    assert got.numbers.tolist() == [0] and got.rows_by_number is daemon.rows
+    daemon.rows.ensure(1)
+    daemon.rows.rows[0] = 7  # the daemon's stream table put stream 0 in row 7
+    daemon.decode(child.encode(decode([("metrics", [record("cpu", "b")])])))
+    assert daemon.rows.rows[0] == 7
+    # The child starts over: number 0 may be another stream now, so its row is forgotten.
+    restarted = child.encode(decode([("metrics", [record("cpu", "c")])]))
+    assert restarted.restart
+    daemon.decode(restarted)
+    assert daemon.rows.rows.tolist() == [-1] * len(daemon.rows.rows)

@@ -213,13 +213,14 @@ class BatchDecoder:
                 self._generic(self._decoder(topic), values, position, out)
             position += len(values)
             counts.append(len(out.keys) - before)
+        point_ts, point_values, point_records = out.arrays()
         return DecodedColumns(
             keys=out.keys,
             names=out.names,
             labels=out.labels,
-            ts=np.array(out.ts, dtype=np.float64),
-            values=np.array(out.values, dtype=np.float64),
-            records=np.array(out.records, dtype=np.int64),
+            ts=point_ts,
+            values=point_values,
+            records=point_records,
             counts=counts,
             rejected=out.rejected,
             skipped=out.skipped,
@@ -299,9 +300,7 @@ class BatchDecoder:
         out.keys.extend(map(_FIRST, identities))
         out.names.extend(map(_SECOND, identities))
         out.labels.extend(map(_THIRD, identities))
-        out.ts.extend(times.tolist())
-        out.values.extend(points.tolist())
-        out.records.extend(range(start, start + n))
+        out.take(times, points, start)
         return True
 
     def _native_each(
@@ -438,6 +437,8 @@ class _Columns:
         self.ts: list[float] = []
         self.values: list[float] = []
         self.records: list[int] = []
+        self._runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Times, values and records of the points before those in the lists, as arrays."""
         self.rejected: list[tuple[str, str, int]] = []
         self.skipped: list[str] = []
 
@@ -447,6 +448,38 @@ class _Columns:
                 "timestamp_in_future",
                 f"ts {ts} is more than {self.horizon}s past the daemon's clock",
             )
+
+    def take(self, ts: np.ndarray, values: np.ndarray, start: int) -> None:
+        """Points already in arrays, one per record from position ``start`` on (their
+        keys, names and labels added by the caller)."""
+        self._end_run()
+        self._runs.append((ts, values, np.arange(start, start + len(ts), dtype=np.int64)))
+
+    def _end_run(self) -> None:
+        """The points in the lists, as arrays after the others."""
+        if self.ts:
+            self._runs.append(
+                (
+                    np.array(self.ts, dtype=np.float64),
+                    np.array(self.values, dtype=np.float64),
+                    np.array(self.records, dtype=np.int64),
+                )
+            )
+            # New lists, not cleared ones: _native_each holds on to the old while it runs.
+            self.ts, self.values, self.records = [], [], []
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every point's time, value and record, in order, as the columns' arrays."""
+        self._end_run()
+        if len(self._runs) == 1:
+            ts, values, records = self._runs[0]
+        elif self._runs:
+            ts, values, records = (
+                np.concatenate(column) for column in zip(*self._runs, strict=True)
+            )
+        else:
+            ts, values, records = np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+        return ts, values, records
 
     def add(self, key: str, point: Point, position: int) -> None:
         self.keys.append(key)

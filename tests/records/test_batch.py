@@ -206,3 +206,25 @@ def test_a_known_stream_in_a_record_that_breaks_a_rule_is_still_rejected():
         "unknown_field",
         "not_json",
     ]
+
+
+def test_partitions_decoded_at_once_and_one_by_one_keep_the_batch_order():
+    known = [
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}}',
+        b'{"stream": "mem", "ts": 1700000000, "value": 2}',
+    ]
+    decode = BatchDecoder({}, "native", max_record_bytes=200)
+    decode([("metrics", known)])
+    partitions = [
+        known,  # at once
+        [known[1], b"{"],  # one by one: a bad record
+        known[::-1],  # at once
+        [b'{"stream": "new", "ts": 1700000001, "value": 3}'],  # one by one: a new stream
+    ]
+    columns = decode([("metrics", values) for values in partitions])
+    assert columns.keys == ["cpu{host=a}", "mem", "mem", "mem", "cpu{host=a}", "new"]
+    assert columns.values.tolist() == [1.5, 2.0, 2.0, 2.0, 1.5, 3.0]
+    assert columns.ts.tolist() == [1.7e9, 1.7e9, 1.7e9, 1.7e9, 1.7e9, 1700000001.0]
+    assert columns.records.tolist() == [0, 1, 2, 4, 5, 6]
+    assert columns.counts == [2, 1, 2, 1]
+    assert [(reason, position) for reason, _, position in columns.rejected] == [("not_json", 3)]

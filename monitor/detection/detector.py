@@ -40,6 +40,7 @@ from monitor.records.batch import RowsByNumber, point_columns
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
 from monitor.time_series import DailyProfile, DailyRecurrence, HoltWinters
+from monitor.time_series.daily_profile import time_of_day_bin
 
 DETECTORS = ("forecast", "rolling", "hst", "level", "season")
 """Names of the detectors whose weighted scores make the raw score, in order."""
@@ -391,8 +392,10 @@ class Detector:
         hst_score = self.trees.score_learn(rows, features)
         long_mean = np.where(self.long_run.seen(rows), self.long_run.mean(rows), x)
         z_level = (x - long_mean) / _scale(self.long_run.var(rows), long_mean)
+        # Time-of-day bins of the points, for the profile and the recurrence (same bins).
+        tod = time_of_day_bin(self.profile.bins, ts)
         bin_mean, bin_scale = self.profile.pooled(
-            rows, ts, self.long_run.var(rows), s.interval[rows]
+            rows, ts, self.long_run.var(rows), s.interval[rows], tod
         )
         # The deviation from the long-run mean, against its usual value at this hour.
         bin_residual = (x - long_mean) - bin_mean
@@ -431,8 +434,8 @@ class Detector:
         if self.recurrence is not None:
             # A residual the stream shows at this time on most days is at most as
             # improbable as those days make it.
-            point = self.recurrence.limit(rows, ts, bin_residual, s.interval[rows], point)
-            self.recurrence.learn(rows, ts, bin_residual)
+            point = self.recurrence.limit(rows, ts, bin_residual, s.interval[rows], point, tod)
+            self.recurrence.learn(rows, ts, bin_residual, tod)
         score = np.minimum(self.suppression.update(rows, point, warm), 1.0)
         threshold = np.maximum(threshold, novel_threshold)
         anomalous = warm & (score >= threshold)
@@ -447,7 +450,12 @@ class Detector:
         if usual.any():
             kept = rows[usual]
             self.profile.learn(
-                kept, ts[usual], (x - long_mean)[usual], self.long_run.var(kept), s.interval[kept]
+                kept,
+                ts[usual],
+                (x - long_mean)[usual],
+                self.long_run.var(kept),
+                s.interval[kept],
+                tod[usual],
             )
         self.long_run.update(rows, x)
 

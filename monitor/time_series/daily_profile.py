@@ -124,11 +124,18 @@ class DailyProfile:
         return (deviation - mean) / scale
 
     def pooled(
-        self, rows: np.ndarray, ts: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
+        self,
+        rows: np.ndarray,
+        ts: np.ndarray,
+        prior_var: np.ndarray,
+        interval: np.ndarray,
+        tod_bins: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and scale of each stream's bin at ``ts``, pooled with the prior: the
-        deviation :meth:`z` compares with and its unit."""
-        return self._pooled(rows, time_of_day_bin(self.bins, ts), prior_var, interval)
+        deviation :meth:`z` compares with and its unit. ``tod_bins``: the bins of
+        ``ts`` (:func:`time_of_day_bin`), when the caller has them."""
+        b = time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
+        return self._pooled(rows, b, prior_var, interval)
 
     def _pooled(
         self, rows: np.ndarray, b: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
@@ -152,11 +159,13 @@ class DailyProfile:
         deviation: np.ndarray,
         prior_var: np.ndarray,
         interval: np.ndarray,
+        tod_bins: np.ndarray | None = None,
     ) -> None:
-        """Fold each deviation into its stream's bin (rows distinct); see :meth:`z`."""
+        """Fold each deviation into its stream's bin (rows distinct); see :meth:`z`
+        (``tod_bins`` as in :meth:`pooled`)."""
         self.state.ensure_rows(rows)
         s = self.state
-        b = time_of_day_bin(self.bins, ts)
+        b = time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
         if self.clip_z > 0:
             centre, scale = self._pooled(rows, b, prior_var, interval)
             reach = self.clip_z * scale

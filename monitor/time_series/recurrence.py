@@ -117,9 +117,11 @@ class DailyRecurrence:
             capacity,
         )
 
-    def _day_bin(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _day_bin(
+        self, ts: np.ndarray, tod_bins: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         day = np.floor(np.nan_to_num(ts) / DAY_SECONDS).astype(np.int64)
-        return day, time_of_day_bin(self.bins, ts)
+        return day, time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
 
     def limit(
         self,
@@ -128,12 +130,15 @@ class DailyRecurrence:
         residual: np.ndarray,
         interval: np.ndarray,
         score: np.ndarray,
+        tod_bins: np.ndarray | None = None,
     ) -> np.ndarray:
         """Each score, capped where the residual recurs (rows distinct; nothing learned).
 
         ``interval`` is each stream's typical sampling interval in seconds (NaN if not
         known yet). Only scores above the lowest cap possible (a like residual on every
-        previous day) are looked at.
+        previous day) are looked at. ``tod_bins``: the time-of-day bins of ``ts``
+        (:func:`~monitor.time_series.daily_profile.time_of_day_bin`), when the caller
+        has them.
         """
         self.state.ensure_rows(rows)
         looked_at = len(self.offsets)
@@ -145,7 +150,7 @@ class DailyRecurrence:
         residual = np.nan_to_num(residual[candidates])
         side = (residual <= 0).astype(np.intp)
         level = np.arcsinh(self.ratio * np.abs(residual))
-        day, b = self._day_bin(ts[candidates])
+        day, b = self._day_bin(ts[candidates], None if tod_bins is None else tod_bins[candidates])
         shifted = b[:, None] + self.offsets  # (n, bins looked at)
         neighbour = np.mod(shifted, self.bins)
         # The column of a bin's own day holds that day (or one older than the ring):
@@ -187,13 +192,19 @@ class DailyRecurrence:
         expected = 1.0 - (1.0 - per_bin) ** len(self.offsets)
         return share >= self.specificity * expected
 
-    def learn(self, rows: np.ndarray, ts: np.ndarray, residual: np.ndarray) -> None:
+    def learn(
+        self,
+        rows: np.ndarray,
+        ts: np.ndarray,
+        residual: np.ndarray,
+        tod_bins: np.ndarray | None = None,
+    ) -> None:
         """Record each point's residual (rows distinct); a point in a new slot first
-        files the previous slot's extremes in the ring."""
+        files the previous slot's extremes in the ring (``tod_bins`` as in :meth:`limit`)."""
         self.state.ensure_rows(rows)
         s = self.state
         stored = np.arcsinh(np.nan_to_num(residual))
-        day, b = self._day_bin(ts)
+        day, b = self._day_bin(ts, tod_bins)
         slot = day * self.bins + b
         previous = s.slot[rows]
         done = (previous >= 0) & (previous != slot)

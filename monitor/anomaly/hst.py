@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -160,6 +161,9 @@ class HalfSpaceTrees:
         self._left_child = np.zeros(n_trees * n_nodes, dtype=np.intp)
         self._left_child[internal] = (self._roots[:, None] + 2 * np.arange(n_internal) + 1).ravel()
         self._first_leaves = self._roots + n_internal
+        self.table = leaf_table(self.trees)
+        """The trees' :class:`LeafTable` (shared by every instance with the same trees),
+        or False: too large, the points walk down the trees."""
         self._size_limit = 0.1 * window_size
         self._max_score = n_trees * window_size * (2 ** (height + 1) - 1)
         self._root_total = n_trees * window_size
@@ -172,6 +176,18 @@ class HalfSpaceTrees:
         >>> hst.leaves(np.array([1]), np.array([[0.2, 0.9]])).tolist()
         [[13, 19, 22]]
         """
+        local = self.table.leaves(features) if self.table else self.walk(features)
+        return (rows[:, None] * self.n_trees + self._tree_index) * self._n_leaves + local
+
+    def walk(self, features: np.ndarray) -> np.ndarray:
+        """The leaf (0 .. 2**height - 1) each point reaches in each tree, by walking
+        down the trees a depth at a time; shape ``(n_points, n_trees)``. The reference
+        of :class:`LeafTable`, used where there is none.
+
+        >>> hst = HalfSpaceTrees(n_features=2, n_trees=3, height=2, seed=1)
+        >>> hst.walk(np.array([[0.2, 0.9]])).tolist()
+        [[1, 3, 2]]
+        """
         n, n_features = features.shape
         values = np.ascontiguousarray(features, dtype=np.float64).ravel()
         point_offset = (np.arange(n) * n_features)[:, None]
@@ -181,9 +197,7 @@ class HalfSpaceTrees:
             go_right = values.take(split_on) >= self._split_threshold.take(node)
             node = self._left_child.take(node)
             node += go_right
-        return (rows[:, None] * self.n_trees + self._tree_index) * self._n_leaves + (
-            node - self._first_leaves
-        )
+        return node - self._first_leaves
 
     def score(
         self, rows: np.ndarray, features: np.ndarray, leaves: np.ndarray | None = None
@@ -278,3 +292,143 @@ class HalfSpaceTrees:
 _ROLL_CHUNK = 256
 """Streams whose windows complete together are summarised this many at a time, so the
 node masses and totals in between stay a few tens of MB."""
+
+
+MAX_TABLE_CELLS = 1 << 24
+"""Most cells of a :class:`LeafTable` (one byte each for trees of height 8 or less)."""
+
+_MAX_PER_BUCKET = 2
+"""Most thresholds of one feature in one bucket of :class:`LeafTable`'s grid."""
+
+_LEAF_TABLES: dict[tuple[bytes, bytes, int], LeafTable | Literal[False]] = {}
+"""Leaf tables built in this process, by the trees' splits (trees are shared)."""
+
+
+def leaf_table(trees: Trees) -> LeafTable | Literal[False]:
+    """The :class:`LeafTable` of ``trees``, built once per process; False when it would
+    take more than :data:`MAX_TABLE_CELLS` cells."""
+    key = (trees.feature.tobytes(), trees.threshold.tobytes(), trees.height)
+    table = _LEAF_TABLES.get(key)
+    if table is None:
+        sizes = [
+            np.bincount(row, minlength=int(trees.feature.max()) + 1) + 1 for row in trees.feature
+        ]
+        if sum(int(np.prod(size)) for size in sizes) > MAX_TABLE_CELLS:
+            table = False
+        else:
+            table = LeafTable(trees)
+        _LEAF_TABLES[key] = table
+    return table
+
+
+class LeafTable:
+    """The leaf each point reaches in each tree, found with lookups instead of a walk.
+
+    Within a tree, a point's path depends only on how many of the tree's thresholds on
+    each feature the point's value reaches (its rank on that feature: 0 .. the number
+    of such thresholds). So each tree has a table from the ranks of its features to a
+    leaf, filled once by walking the tree from a value of every rank (for three
+    features and height 8, about 86**3 cells a tree, a byte each). A point's rank in a
+    tree comes from its rank among the thresholds of every tree on the feature, found
+    on a grid of equal buckets over [0, 1] (the thresholds below its bucket counted in
+    advance, the few in it compared), then turned into each tree's by a small table.
+
+    The leaves are exactly the walk's (:meth:`HalfSpaceTrees.walk`): a value is
+    compared with thresholds as in the walk (``>=``); NaN reaches none, as it goes left
+    everywhere there; values below 0 or above 1 fall in the first or last bucket.
+
+    >>> trees = build_trees(n_features=2, n_trees=3, height=2, seed=1)
+    >>> LeafTable(trees).leaves(np.array([[0.2, 0.9]])).tolist()
+    [[1, 3, 2]]
+    """
+
+    def __init__(self, trees: Trees) -> None:
+        n_trees = trees.n_trees
+        n_features = int(trees.feature.max()) + 1
+        self.n_features = n_features
+        own = [
+            [np.sort(trees.threshold[t][trees.feature[t] == f]) for f in range(n_features)]
+            for t in range(n_trees)
+        ]
+        sizes = np.array([[len(own[t][f]) + 1 for f in range(n_features)] for t in range(n_trees)])
+        cells = sizes.prod(axis=1)
+        offsets = np.concatenate([[0], np.cumsum(cells)[:-1]])
+        strides = np.ones((n_trees, n_features), dtype=np.int64)
+        for f in range(n_features - 2, -1, -1):
+            strides[:, f] = strides[:, f + 1] * sizes[:, f + 1]
+        self.grids = [
+            _RankGrid(np.unique(trees.threshold[trees.feature == f])) for f in range(n_features)
+        ]
+        # Cell (in the table of every tree, one after the other) of each feature's rank:
+        # the sum over the features of cell_parts[f][rank among every tree's thresholds].
+        self.cell_parts = []
+        for f, grid in enumerate(self.grids):
+            value_of_rank = np.concatenate([[-np.inf], grid.thresholds])
+            part = np.empty((len(value_of_rank), n_trees), dtype=np.int64)
+            for t in range(n_trees):
+                ranks = np.searchsorted(own[t][f], value_of_rank, side="right")
+                part[:, t] = ranks * strides[t, f] + (offsets[t] if f == 0 else 0)
+            self.cell_parts.append(part)
+        self.table = np.empty(int(cells.sum()), dtype=np.uint8 if trees.height <= 8 else np.uint16)
+        n_internal = 2**trees.height - 1
+        for t in range(n_trees):
+            ranks = np.indices(sizes[t]).reshape(n_features, -1)
+            values = np.stack(
+                [np.concatenate([[-np.inf], own[t][f]])[ranks[f]] for f in range(n_features)],
+                axis=1,
+            )
+            node = np.zeros(len(values), dtype=np.intp)
+            for _ in range(trees.height):
+                go_right = values[
+                    np.arange(len(values)), trees.feature[t].take(node)
+                ] >= trees.threshold[t].take(node)
+                node = 2 * node + 1 + go_right
+            self.table[offsets[t] : offsets[t] + cells[t]] = node - n_internal
+
+    def leaves(self, features: np.ndarray) -> np.ndarray:
+        """The leaf (0 .. 2**height - 1) of each point (a row of ``features``) in each
+        tree; shape ``(n_points, n_trees)``."""
+        cell = self.cell_parts[0][self.grids[0].ranks(features[:, 0])]
+        for f in range(1, self.n_features):
+            cell += self.cell_parts[f][self.grids[f].ranks(features[:, f])]
+        return self.table.take(cell).astype(np.intp)
+
+
+class _RankGrid:
+    """How many of some sorted thresholds each value reaches (``threshold <= value``),
+    from a grid of equal buckets over [0, 1]: the count below each bucket, then the
+    thresholds in the value's bucket compared (at most :data:`_MAX_PER_BUCKET`).
+
+    >>> grid = _RankGrid(np.array([0.25, 0.5, 0.5000001]))
+    >>> grid.ranks(np.array([0.1, 0.25, 0.5, 0.6, 1.5, -1.0, np.nan, np.inf])).tolist()
+    [0, 1, 2, 3, 3, 0, 0, 3]
+    """
+
+    def __init__(self, thresholds: np.ndarray) -> None:
+        self.thresholds = thresholds
+        buckets = 1024
+        while True:
+            bucket = self._bucket(thresholds, buckets)
+            per_bucket = np.bincount(bucket, minlength=buckets)
+            if per_bucket.max(initial=0) <= _MAX_PER_BUCKET or buckets >= 1 << 22:
+                break
+            buckets *= 2
+        self.buckets = buckets
+        self.below = np.concatenate([[0], np.cumsum(per_bucket)[:-1]])
+        """Thresholds below each bucket."""
+        depth = max(int(per_bucket.max(initial=0)), 1)
+        self.inside = np.full((depth, buckets), np.nan)
+        """The thresholds in each bucket, NaN (reached by no value) where there are fewer."""
+        for i, (b, at) in enumerate(zip(bucket, thresholds, strict=True)):
+            self.inside[i - self.below[b], b] = at
+
+    def _bucket(self, values: np.ndarray, buckets: int) -> np.ndarray:
+        # fmax/fmin drop NaN (to bucket 0, where it reaches nothing) and clip the rest.
+        return np.fmin(np.fmax(values * buckets, 0.0), buckets - 1).astype(np.intp)
+
+    def ranks(self, values: np.ndarray) -> np.ndarray:
+        bucket = self._bucket(values, self.buckets)
+        rank = self.below.take(bucket)
+        for inside in self.inside:
+            rank += inside.take(bucket) <= values
+        return rank

@@ -3,6 +3,8 @@ import pytest
 from river import anomaly
 
 from monitor.anomaly import HalfSpaceTrees, build_trees
+from monitor.anomaly import hst as hst_module
+from monitor.anomaly.hst import LeafTable
 
 
 def _river_structure(model):
@@ -118,3 +120,30 @@ def test_leaf_counts_of_the_filling_window_have_the_mass_dtype():
     assert HalfSpaceTrees(1, window_size=1000).state.l_leaf.dtype == np.uint16
     with pytest.raises(ValueError, match="window_size"):
         HalfSpaceTrees(1, window_size=70_000)
+
+
+@pytest.mark.parametrize(
+    ("n_features", "n_trees", "height", "seed"),
+    [(3, 10, 8, 42), (3, 4, 5, 7), (1, 3, 9, 1), (2, 5, 6, 3), (4, 2, 4, 11)],
+)
+def test_leaf_table_finds_the_leaves_the_walk_finds(n_features, n_trees, height, seed):
+    hst = HalfSpaceTrees(n_features, n_trees, height, seed=seed)
+    rng = np.random.default_rng(seed)
+    points = [rng.uniform(0, 1, (2_000, n_features))]
+    # Every threshold itself, and the values next to it, on every feature.
+    at = hst.trees.threshold.ravel()
+    for near in (at, np.nextafter(at, 0), np.nextafter(at, 1)):
+        points.append(np.repeat(near[:, None], n_features, axis=1))
+    points.append(rng.choice([0.0, 1.0, -0.5, 2.0, np.nan, np.inf, -np.inf], (500, n_features)))
+    features = np.concatenate(points)
+    np.testing.assert_array_equal(LeafTable(hst.trees).leaves(features), hst.walk(features))
+
+
+def test_trees_too_large_for_a_table_are_walked(monkeypatch):
+    monkeypatch.setattr(hst_module, "MAX_TABLE_CELLS", 100)
+    monkeypatch.setattr(hst_module, "_LEAF_TABLES", {})
+    hst = HalfSpaceTrees(n_features=3, n_trees=2, height=6, seed=5)
+    features = np.random.default_rng(0).uniform(0, 1, (50, 3))
+    leaves = hst.leaves(np.zeros(50, dtype=np.intp), features)
+    assert hst.table is False
+    np.testing.assert_array_equal(leaves % hst._n_leaves, hst.walk(features))

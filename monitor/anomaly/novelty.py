@@ -108,7 +108,8 @@ class ValueNovelty:
         span = high - low
         with np.errstate(divide="ignore", invalid="ignore"):
             position = np.where(span > 0, (x - low) / span * self.bins, 0.0)
-        return np.clip(np.nan_to_num(position), 0, self.bins - 1).astype(np.intp)
+        # fmax/fmin: NaN -> bin 0, +-inf -> the last or the first (as nan_to_num, clip).
+        return np.fmin(np.fmax(position, 0.0), self.bins - 1).astype(np.intp)
 
     def score(self, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Surprisal in nats of each value of ``rows``; 0 for a stream's first value."""

@@ -189,6 +189,8 @@ class Detector:
         self.streams = StreamTable(
             d, config.streams.overrides, config.streams.max_streams, capacity
         )
+        self._rows_used = 0
+        """Rows below this have had a stream (rows above hold their initial values)."""
         max_season = max(
             [d.forecaster.seasonality, *(o.seasonality or 0 for o in config.streams.overrides)]
         )
@@ -313,11 +315,22 @@ class Detector:
         )
 
     def _admit(self, rows: np.ndarray) -> None:
-        """Prepare state rows for streams seen for the first time."""
+        """Prepare state rows for streams seen for the first time.
+
+        A row no stream had before holds its initial values already (as the arrays
+        were allocated); only rows used before are reset here (they were when freed,
+        see :meth:`release`, but a reset costs little next to a stale row). Resetting
+        a new row would write every byte of it: ~13 KB a stream, and the pages would
+        be resident before the stream needs them.
+        """
         capacity = self.streams.state.capacity
+        used = rows[rows < self._rows_used]
         for component in self._components():
             component.ensure(capacity)
-            component.reset(rows)
+            if len(used):
+                component.reset(used)
+        if len(rows):
+            self._rows_used = max(self._rows_used, int(rows.max()) + 1)
         self.forecaster.set_seasonality(rows, self.streams.state.seasonality[rows])
 
     def release(self, rows: np.ndarray) -> None:

@@ -308,3 +308,24 @@ def test_recurrence_off_keeps_no_state():
     assert detector.recurrence is None
     assert "recurrence" not in detector.components()
     assert "recurrence" in Detector(MonitorConfig()).components()
+
+
+def test_streams_admitted_later_start_from_every_initial_value():
+    """New rows are not reset when admitted (their arrays were allocated with their
+    initial values); reused rows are. Either way a new stream starts from scratch."""
+    detector = Detector(MonitorConfig(), capacity=2)
+    ts = 1_700_000_000.0
+    for t in range(40):
+        detector.process([Point(f"s{i}", (), ts + 60 * t, float(i + t % 5)) for i in range(3)])
+    detector.release(detector.streams.remove(np.array([1])))
+    # One stream takes the freed row, three more grow the arrays.
+    detector.process([Point(f"new{i}", (), ts, 1.0) for i in range(4)])
+    rows = np.array([detector.streams.rows[f"new{i}"] for i in range(4)])
+    assert sorted(rows.tolist()) == [1, 3, 4, 5]
+    fresh = Detector(MonitorConfig(), capacity=8)
+    fresh.process([Point(f"new{i}", (), ts, 1.0) for i in range(4)])
+    for name, state in detector.components().items():
+        for array in state:
+            np.testing.assert_array_equal(
+                state[array][rows], fresh.components()[name][array][:4], err_msg=f"{name}.{array}"
+            )

@@ -272,17 +272,22 @@ class BatchDecoder:
             labels: list[Any] = list(map(dict.get, objs, repeat("labels"), repeat(_MISSING)))
             n = len(objs)
             sizes = np.fromiter(map(len, objs), np.intp, n)
+            missing = labels.count(_MISSING)
             if not (3 <= sizes.min() and sizes.max() <= 4) or (
-                int(sizes.sum()) - 3 * n != n - labels.count(_MISSING)
+                int(sizes.sum()) - 3 * n != n - missing
             ):
                 return False
             known = self._identities
-            identities: list[Any] = [
-                known.get(
-                    (stream, () if items is None or items is _MISSING else tuple(items.items()))
-                )
-                for stream, items in zip(map(_STREAM, objs), labels, strict=True)
-            ]
+            if not missing and None not in labels:  # labels everywhere: no test per record
+                seen = zip(map(_STREAM, objs), map(tuple, map(dict.items, labels)), strict=True)
+                identities: list[Any] = list(map(known.get, seen))
+            else:
+                identities = [
+                    known.get(
+                        (stream, () if items is None or items is _MISSING else tuple(items.items()))
+                    )
+                    for stream, items in zip(map(_STREAM, objs), labels, strict=True)
+                ]
             if None in identities:
                 return False
             times = np.array(ts, dtype=np.float64)

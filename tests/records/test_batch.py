@@ -228,3 +228,14 @@ def test_partitions_decoded_at_once_and_one_by_one_keep_the_batch_order():
     assert columns.records.tolist() == [0, 1, 2, 4, 5, 6]
     assert columns.counts == [2, 1, 2, 1]
     assert [(reason, position) for reason, _, position in columns.rejected] == [("not_json", 3)]
+
+
+def test_labels_that_are_not_an_object_among_labelled_records_are_rejected_alone():
+    good = b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": {"host": "a"}}'
+    values = [
+        good,
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": ["host", "a"]}',
+        b'{"stream": "cpu", "ts": 1700000000, "value": 1.5, "labels": "host=a"}',
+        good,
+    ]
+    assert_native_batch_matches_reference(values, known=[good])

@@ -187,6 +187,8 @@ class ConfluentConsumer:
         # Kept here from the rebalance callbacks: librdkafka's assignment() waits on its
         # own thread, and blocks while another thread of this process is in poll().
         self._assigned: frozenset[TopicPartition] = frozenset()
+        self._only_topic: str | None = None
+        """The topic of every message, when subscribed to one topic by name."""
         self._closed = False
 
     @classmethod
@@ -208,6 +210,7 @@ class ConfluentConsumer:
         if not names:
             raise ValueError("subscribe to at least one topic or a pattern")
         self._listener = listener
+        self._only_topic = names[0] if pattern is None and len(names) == 1 else None
         self._consumer.subscribe(
             names, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -289,7 +292,7 @@ class ConfluentConsumer:
         if any(map(_ERROR, messages)):  # rare: one by one, errors logged and left out
             runs = self._grouped(messages).items()
         else:
-            runs = _partition_runs(messages)
+            runs = _partition_runs(messages, self._only_topic)
         return [
             PolledPartition(
                 topic, number, _offsets(messages), list(map(_VALUE, messages)), _meta_of(messages)
@@ -593,15 +596,22 @@ _PARTITION = confluent_kafka.Message.partition
 _VALUE = confluent_kafka.Message.value
 
 
-def _partition_runs(messages: list[Any]) -> Iterable[tuple[tuple[str, int], list[Any]]]:
+def _partition_runs(
+    messages: list[Any], only_topic: str | None = None
+) -> Iterable[tuple[tuple[str, int], list[Any]]]:
     """Messages without errors by (topic, partition), each partition's in order.
 
     librdkafka hands over a fetched partition's messages one after another, so the
     partition of each is read (a C call per message, through ``map``) and the runs are
-    cut where it changes; the topic is read the same way and only checked to be one.
+    cut where it changes; the topic is read the same way and only checked to be one,
+    unless the consumer reads ``only_topic``.
     """
     numbers = np.fromiter(map(_PARTITION, messages), np.int64, len(messages))
-    topics: list[Any] = list(map(_TOPIC, messages))  # str: no errors among them
+    topics: list[Any]  # str: no errors among them
+    if only_topic is not None:
+        topics = [only_topic] * len(messages)
+    else:
+        topics = list(map(_TOPIC, messages))
     if topics.count(topics[0]) != len(topics):  # several topics: the run of each pair
         keys = list(zip(topics, numbers.tolist(), strict=True))
         cuts = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]

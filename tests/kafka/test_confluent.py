@@ -113,6 +113,12 @@ def test_partition_runs_group_each_partition_in_order():
     assert runs == {("m", 0): [5, 6, 7], ("m", 2): [1], ("m", 1): [3]}
 
 
+def test_partition_runs_of_a_consumer_of_one_topic_do_not_read_topics():
+    messages = [_message("m", 1, 5), _message("m", 0, 2), _message("m", 1, 6)]
+    runs = {key: [m.offset() for m in run] for key, run in _partition_runs(messages, "m")}
+    assert runs == {("m", 1): [5, 6], ("m", 0): [2]}
+
+
 def test_partition_runs_keep_topics_apart_on_the_same_partition_number():
     messages = [_message("a", 0, 1), _message("b", 0, 1), _message("a", 0, 2)]
     runs = {key: [m.offset() for m in run] for key, run in _partition_runs(messages)}

@@ -355,10 +355,11 @@ def main() -> None:
             memory = {}
             for n in [] if "memory" in args.skip else args.memory_streams:
                 memory[str(n)] = run_python("memory_per_stream.py", "--streams", str(n))
+                m = memory[str(n)]
                 print(
-                    f"(4) memory   {n:>9,} streams {memory[str(n)]['rss_bytes_per_stream']:>9,.0f}"
-                    f" bytes per stream (RSS growth, fresh process; arrays "
-                    f"{memory[str(n)]['array_bytes_per_stream']:,.0f})"
+                    f"(4) memory   {n:>9,} streams {m['bytes_per_stream']:>9,.0f} bytes per "
+                    f"stream (the larger of: RSS growth {m['rss_bytes_per_stream']:,.0f}, fresh "
+                    f"process; model arrays allocated {m['array_bytes_per_stream']:,.0f})"
                 )
             figures["memory"] = memory
 

@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from monitor.config.schema import DetectorConfig, StreamOverride
 from monitor.records.base import Labels
-from monitor.records.batch import RowsByNumber
+from monitor.records.batch import Picked, RowsByNumber
 from monitor.state import ArraySpec, ArrayState
 
 
@@ -180,17 +180,16 @@ class StreamTable:
             cache.removals = self.removals
         if len(numbers):
             cache.ensure(int(numbers.max()) + 1)
+        now = self.clock() if now is None else now
         rows = cache.rows[numbers]
+        created = np.zeros(0, dtype=np.int64)
         unknown = np.flatnonzero(rows < 0)
-        if not len(unknown):
-            self.state.last_seen[rows] = self.clock() if now is None else now
-            return rows, np.zeros(0, dtype=np.int64)
-        picked = unknown.tolist()
-        found, created = self._lookup(_Picked(keys, picked), _Picked(identities, picked), now)
-        rows[unknown] = found
-        placed = found >= 0
-        cache.rows[numbers[unknown][placed]] = found[placed]
-        self.state.last_seen[rows[rows >= 0]] = self.clock() if now is None else now
+        if len(unknown):
+            found, created = self._lookup(Picked(keys, unknown), Picked(identities, unknown), now)
+            rows[unknown] = found
+            placed = found >= 0
+            cache.rows[numbers[unknown][placed]] = found[placed]
+        self.state.last_seen[rows[rows >= 0]] = now
         return rows, created
 
     def _lookup(
@@ -285,19 +284,3 @@ class StreamTable:
         s.last_ts[row] = -np.inf
         self.rows[key] = row
         return row
-
-
-class _Picked(Sequence[Any]):
-    """The items of ``items`` at ``picked`` positions, read when asked for."""
-
-    def __init__(self, items: Any, picked: list[int]) -> None:
-        self._items = items
-        self._picked = picked
-
-    def __len__(self) -> int:
-        return len(self._picked)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self._items[j] for j in self._picked[i]]
-        return self._items[self._picked[i]]

@@ -28,15 +28,12 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, TypeVar, overload
+from typing import NamedTuple
 
 import numpy as np
 
 from monitor.records.base import Labels
-from monitor.records.batch import DecodedColumns, RowsByNumber
-
-T = TypeVar("T")
+from monitor.records.batch import DecodedColumns, Picked, RowsByNumber
 
 DEFAULT_LIMIT = 1 << 18
 """Keys numbered before both sides start over (about 300 bytes each, on each side)."""
@@ -113,8 +110,8 @@ class Numbers:
         """The columns the sender numbered, with their keys, names and labels back.
 
         The keys, names and labels are read by number when asked for
-        (:class:`ByNumber`): a stream table that knows the rows of the numbers
-        (:attr:`rows`, passed on with the numbers) reads none of them.
+        (:class:`~monitor.records.batch.Picked`): a stream table that knows the rows of
+        the numbers (:attr:`rows`, passed on with the numbers) reads none of them.
         """
         if sent.restart:
             self._keys.clear()
@@ -128,37 +125,9 @@ class Numbers:
         numbers = sent.numbers
         return dataclasses.replace(
             sent.columns,
-            keys=ByNumber(self._keys, numbers),
-            names=ByNumber(self._names, numbers),
-            labels=ByNumber(self._labels, numbers),
+            keys=Picked(self._keys, numbers),
+            names=Picked(self._names, numbers),
+            labels=Picked(self._labels, numbers),
             numbers=numbers,
             rows_by_number=self.rows,
         )
-
-
-class ByNumber(Sequence[T]):
-    """The items of a list by number, for an array of numbers, read when asked for.
-
-    >>> view = ByNumber(["cpu", "mem"], np.array([1, 1, 0]))
-    >>> len(view), view[0], list(view)
-    (3, 'mem', ['mem', 'mem', 'cpu'])
-    """
-
-    def __init__(self, items: list[T], numbers: np.ndarray) -> None:
-        self._items = items
-        self._numbers = numbers
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    @overload
-    def __getitem__(self, i: int) -> T: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[T]: ...
-    def __getitem__(self, i: int | slice) -> T | list[T]:
-        if isinstance(i, slice):
-            return list(map(self._items.__getitem__, self._numbers[i].tolist()))
-        return self._items[int(self._numbers[i])]
-
-    def __iter__(self) -> Iterator[T]:
-        return map(self._items.__getitem__, self._numbers.tolist())

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 import numpy as np
 import orjson
@@ -38,6 +38,15 @@ from monitor.records.base import Decoder, Labels, Point, stream_key
 from monitor.records.native import native_point
 from monitor.records.timestamps import MILLISECONDS_FROM
 from monitor.records.validate import MAX_ABS_VALUE, load_object
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Indexed(Protocol[T_co]):
+    """Anything whose items are read by position (a list, a column view)."""
+
+    def __getitem__(self, i: int, /) -> T_co: ...
 
 
 @dataclass
@@ -126,6 +135,36 @@ class RowsByNumber:
     def clear(self) -> None:
         """Forget every row."""
         self.rows.fill(-1)
+
+
+class Picked(Sequence[T]):
+    """The items of ``items`` at the positions ``index`` (an array of ints), each read
+    when asked for: a column by stream number, or the few items of a column that a
+    lookup needs, without a list of them all.
+
+    >>> view = Picked(["cpu", "mem"], np.array([1, 1, 0]))
+    >>> len(view), view[0], view[1:], list(view)
+    (3, 'mem', ['mem', 'cpu'], ['mem', 'mem', 'cpu'])
+    """
+
+    def __init__(self, items: Indexed[T], index: np.ndarray) -> None:
+        self._items = items
+        self._index = index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return list(map(self._items.__getitem__, self._index[i].tolist()))
+        return self._items[int(self._index[i])]
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self._items.__getitem__, self._index.tolist())
 
 
 def point_columns(points: Sequence[Point]) -> tuple[list[str], np.ndarray, np.ndarray]:

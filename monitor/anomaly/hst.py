@@ -310,15 +310,18 @@ def leaf_table(trees: Trees) -> LeafTable | Literal[False]:
     key = (trees.feature.tobytes(), trees.threshold.tobytes(), trees.height)
     table = _LEAF_TABLES.get(key)
     if table is None:
-        sizes = [
-            np.bincount(row, minlength=int(trees.feature.max()) + 1) + 1 for row in trees.feature
-        ]
-        if sum(int(np.prod(size)) for size in sizes) > MAX_TABLE_CELLS:
-            table = False
-        else:
-            table = LeafTable(trees)
+        cells = int(_rank_counts(trees).prod(axis=1).sum())
+        table = False if cells > MAX_TABLE_CELLS else LeafTable(trees)
         _LEAF_TABLES[key] = table
     return table
+
+
+def _rank_counts(trees: Trees) -> np.ndarray:
+    """How many ranks each feature has in each tree (its thresholds there, plus one):
+    the shape of the tree's table; ``(n_trees, n_features)``, features up to the last
+    any tree splits on."""
+    n_features = int(trees.feature.max()) + 1
+    return np.stack([np.bincount(row, minlength=n_features) for row in trees.feature]) + 1
 
 
 class LeafTable:
@@ -344,13 +347,12 @@ class LeafTable:
 
     def __init__(self, trees: Trees) -> None:
         n_trees = trees.n_trees
-        n_features = int(trees.feature.max()) + 1
-        self.n_features = n_features
+        sizes = _rank_counts(trees)
+        n_features = self.n_features = sizes.shape[1]
         own = [
             [np.sort(trees.threshold[t][trees.feature[t] == f]) for f in range(n_features)]
             for t in range(n_trees)
         ]
-        sizes = np.array([[len(own[t][f]) + 1 for f in range(n_features)] for t in range(n_trees)])
         cells = sizes.prod(axis=1)
         offsets = np.concatenate([[0], np.cumsum(cells)[:-1]])
         strides = np.ones((n_trees, n_features), dtype=np.int64)
@@ -387,11 +389,11 @@ class LeafTable:
 
     def leaves(self, features: np.ndarray) -> np.ndarray:
         """The leaf (0 .. 2**height - 1) of each point (a row of ``features``) in each
-        tree; shape ``(n_points, n_trees)``."""
+        tree; shape ``(n_points, n_trees)``, in the table's unsigned dtype."""
         cell = self.cell_parts[0][self.grids[0].ranks(features[:, 0])]
         for f in range(1, self.n_features):
             cell += self.cell_parts[f][self.grids[f].ranks(features[:, f])]
-        return self.table.take(cell).astype(np.intp)
+        return self.table.take(cell)
 
 
 class _RankGrid:

@@ -260,6 +260,10 @@ class Detector:
             },
             capacity,
         )
+        # Address space for as many streams as the table may hold: the arrays grow into it
+        # without copying, and a row takes memory once a stream writes it.
+        for state in (self.streams.state, *self._components()):
+            state.reserve(config.streams.max_streams)
 
     def process(self, points: list[Point], owners: np.ndarray | None = None) -> BatchOutcome:
         """Score then learn every point of a batch, each stream in time order.

@@ -7,6 +7,7 @@ streams appear, and it can be snapshotted without pickle (plain arrays).
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -47,9 +48,32 @@ class ArraySpec:
             return np.zeros((rows, *self.shape), dtype=self.dtype)
         return np.full((rows, *self.shape), self.fill, dtype=self.dtype)
 
+    def reserve(self, rows: int) -> np.ndarray | None:
+        """``rows`` rows of zeros in address space of their own, which the system maps
+        a page at a time on first write; None where such a mapping is unavailable or
+        refused (the caller then allocates as it grows).
+
+        >>> spec = ArraySpec((2,), np.float32, 1.0)
+        >>> reserved = spec.reserve(1000)
+        >>> reserved.shape, float(reserved.sum()), reserved.flags.writeable
+        ((1000, 2), 0.0, True)
+        """
+        dtype = np.dtype(self.dtype)
+        cells = rows * int(np.prod(self.shape, dtype=np.int64))
+        try:
+            flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+            pages = mmap.mmap(-1, max(cells * dtype.itemsize, 1), flags=flags)
+        except (AttributeError, OSError, OverflowError, ValueError):
+            return None
+        return np.frombuffer(pages, dtype=dtype, count=cells).reshape((rows, *self.shape))
+
 
 class ArrayState:
     """Named arrays sharing one row axis, grown by doubling.
+
+    With :meth:`reserve`, the arrays are views of address space reserved up front
+    for the most rows they will need: they grow within it a quarter at a time, copying
+    nothing, and take memory only as rows are written.
 
     Parameters
     ----------
@@ -76,6 +100,10 @@ class ArrayState:
         self.specs = dict(specs)
         self.capacity = capacity
         self._arrays = {name: spec.allocate(capacity) for name, spec in self.specs.items()}
+        self._reserved: dict[str, np.ndarray] = {}
+        """Name -> the whole reservation (:meth:`reserve`), of which ``_arrays`` are the
+        first ``capacity`` rows; empty when the arrays are allocated as they grow."""
+        self._reserved_rows = 0
         self._publish()
 
     def _publish(self) -> None:
@@ -92,17 +120,56 @@ class ArrayState:
     def __iter__(self) -> Iterator[str]:
         return iter(self._arrays)
 
+    def reserve(self, rows: int) -> None:
+        """Reserve address space for ``rows`` rows (e.g. the most streams a detector
+        keeps): :meth:`ensure` then grows within it without copying, and rows take
+        memory only once written. Growing past ``rows`` still works (by copying). Does
+        nothing where the system has no such mappings or refuses one this large.
+
+        >>> state = ArrayState({"mean": ArraySpec((), np.float64, 0.5)}, capacity=2)
+        >>> state.mean[:] = [1.0, 2.0]
+        >>> state.reserve(1000)
+        >>> before = state.mean
+        >>> state.ensure(3)
+        >>> state.capacity, state.mean.tolist(), np.shares_memory(before, state.mean)
+        (3, [1.0, 2.0, 0.5], True)
+        """
+        if rows <= max(self.capacity, self._reserved_rows):
+            return
+        reserved = {}
+        for name, spec in self.specs.items():
+            whole = spec.reserve(rows)
+            if whole is None:
+                return
+            reserved[name] = whole
+        for name, whole in reserved.items():
+            whole[: self.capacity] = self._arrays[name]
+            self._arrays[name] = whole[: self.capacity]
+        self._reserved, self._reserved_rows = reserved, rows
+        self._publish()
+
     def ensure(self, rows: int) -> None:
         """Make room for at least ``rows`` rows, keeping existing values."""
         if rows <= self.capacity:
             return
-        capacity = self.capacity
-        while capacity < rows:
-            capacity *= 2
-        for name, spec in self.specs.items():
-            grown = spec.allocate(capacity)
-            grown[: self.capacity] = self._arrays[name]
-            self._arrays[name] = grown
+        if rows <= self._reserved_rows:
+            # Within the reservation: longer views, a quarter at a time (growing is cheap
+            # here); the new rows get their initial value (zeros are there, untouched).
+            capacity = min(max(rows, self.capacity + self.capacity // 4), self._reserved_rows)
+            for name, spec in self.specs.items():
+                grown = self._reserved[name][:capacity]
+                if spec.fill != 0:
+                    grown[self.capacity :] = spec.fill
+                self._arrays[name] = grown
+        else:
+            capacity = self.capacity
+            while capacity < rows:
+                capacity *= 2
+            for name, spec in self.specs.items():
+                grown = spec.allocate(capacity)
+                grown[: self.capacity] = self._arrays[name]
+                self._arrays[name] = grown
+            self._reserved, self._reserved_rows = {}, 0
         self.capacity = capacity
         self._publish()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -25,12 +27,30 @@ def event_id(stream: str, ts: float) -> str:
     True
     >>> event_id("cpu", 1700000000.0) == event_id("cpu", 1700000060.0)
     False
+    >>> event_id("cpu", 1.0) == str(uuid.uuid5(EVENT_NAMESPACE, "cpu@1.0"))
+    True
     """
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{stream}@{ts!r}"))
+    # uuid.uuid5 without the UUID object: SHA-1 of namespace + name, version 5, RFC 4122
+    # variant, formatted 8-4-4-4-12 (a third of the time; tests compare with uuid5).
+    digest = bytearray(
+        hashlib.sha1(
+            _NAMESPACE_BYTES + f"{stream}@{ts!r}".encode(), usedforsecurity=False
+        ).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
+@lru_cache(maxsize=4096)
 def iso_time(ts: float) -> str:
     """RFC 3339 UTC time of an epoch timestamp, with milliseconds.
+
+    Remembers recent answers: the points of many streams share their timestamps.
 
     >>> iso_time(1700000000.25)
     '2023-11-14T22:13:20.250Z'
@@ -62,7 +82,9 @@ class AnomalyEvent:
     def event_id(self) -> str:
         return event_id(self.stream, self.ts)
 
-    def to_dict(self, detected_at: float) -> dict[str, Any]:
+    def to_dict(self, detected_at: float | str) -> dict[str, Any]:
+        """The event's fields as written; ``detected_at`` is an epoch time or its
+        :func:`iso_time` already."""
         return {
             "schema_version": SCHEMA_VERSION,
             "event_id": self.event_id,
@@ -80,10 +102,10 @@ class AnomalyEvent:
             "severity": self.severity,
             "detectors": self.detectors,
             "source": {"topic": self.topic, "partition": self.partition, "offset": self.offset},
-            "detected_at": iso_time(detected_at),
+            "detected_at": detected_at if isinstance(detected_at, str) else iso_time(detected_at),
         }
 
-    def encode(self, detected_at: float) -> bytes:
+    def encode(self, detected_at: float | str) -> bytes:
         """The JSON bytes written to the events topic."""
         return orjson.dumps(self.to_dict(detected_at))
 

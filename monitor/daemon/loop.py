@@ -35,7 +35,7 @@ from kafka.errors import KafkaError
 
 from monitor.config.schema import MonitorConfig
 from monitor.daemon.dead_letter import dead_letter
-from monitor.daemon.events import AnomalyEvent
+from monitor.daemon.events import AnomalyEvent, iso_time
 from monitor.daemon.exceptions import DeliveryError
 from monitor.daemon.health import watch_kafka
 from monitor.daemon.partitions import Partitions
@@ -322,31 +322,38 @@ class Daemon:
         flagged = np.flatnonzero(scored.anomalous)
         if not len(flagged):
             return []
-        streams = self.detector.streams
-        now = self.clock()
+        keys = self.detector.streams.keys
+        detected_at = iso_time(self.clock())
         topic = self.config.events.topic
-        out = []
         columns = decoded.columns
-        for i in flagged:
-            point = int(scored.index[i])
+        # The flagged points' fields read from the arrays at once, as Python numbers.
+        points = scored.index[flagged]
+        rows, records = scored.rows[flagged].tolist(), columns.records[points].tolist()
+        ts, values = columns.ts[points].tolist(), columns.values[points].tolist()
+        expected, score = scored.expected[flagged].tolist(), scored.score[flagged].tolist()
+        lower, upper = scored.lower[flagged].tolist(), scored.upper[flagged].tolist()
+        threshold = scored.threshold[flagged].tolist()
+        critical = scored.severity_critical[flagged].tolist()
+        shares = scored.contributions[flagged].tolist()
+        out = []
+        for j, point in enumerate(points.tolist()):
             name, labels = columns.identity(point)
-            record = decoded.record(int(columns.records[point]))
-            row = int(scored.rows[i])
+            record = decoded.record(records[j])
             event = AnomalyEvent(
-                stream=streams.keys[row],
+                stream=keys[rows[j]],
                 name=name,
                 labels=labels,
-                ts=float(columns.ts[point]),
-                value=float(columns.values[point]),
-                expected=float(scored.expected[i]),
-                lower=float(scored.lower[i]),
-                upper=float(scored.upper[i]),
-                score=float(scored.score[i]),
-                threshold=float(scored.threshold[i]),
-                severity="critical" if scored.severity_critical[i] else "warning",
+                ts=ts[j],
+                value=values[j],
+                expected=expected[j],
+                lower=lower[j],
+                upper=upper[j],
+                score=score[j],
+                threshold=threshold[j],
+                severity="critical" if critical[j] else "warning",
                 detectors={
-                    name: round(float(v), 6)
-                    for name, v in zip(CONTRIBUTIONS, scored.contributions[i], strict=True)
+                    detector: round(share, 6)
+                    for detector, share in zip(CONTRIBUTIONS, shares[j], strict=True)
                 },
                 topic=record.topic,
                 partition=record.partition,
@@ -354,7 +361,7 @@ class Daemon:
             )
             if self.config.events.log:
                 event_log.info("%s", event.summary())
-            out.append(Outgoing(topic, event.stream.encode("utf-8"), event.encode(now)))
+            out.append(Outgoing(topic, event.stream.encode("utf-8"), event.encode(detected_at)))
         return out
 
     def _deliver(self, outgoing: list[Outgoing]) -> None:

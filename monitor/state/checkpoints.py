@@ -149,7 +149,7 @@ class CheckpointStore:
             handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
             try:
                 with os.fdopen(handle, "wb") as file:
-                    np.savez(file, allow_pickle=False, **arrays)
+                    write_npz(file, arrays)
                     file.flush()
                     os.fsync(file.fileno())
                 os.replace(temporary, target)
@@ -247,3 +247,32 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def write_npz(file: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``file`` as ``np.savez`` does (an uncompressed zip of ``.npy``
+    members, read back by ``np.load``), each array's bytes handed over in one piece.
+
+    ``np.savez`` copies every array to bytes in 16 MB pieces while holding the
+    interpreter lock; here the zip's checksum and the file write, which release it, are
+    all the work, so the checkpoint thread hardly slows the loop (tests compare the
+    files with ``np.savez``'s).
+
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> write_npz(out, {"a": np.arange(3), "b": np.array("text")})
+    >>> _ = out.seek(0)
+    >>> with np.load(out) as loaded:
+    ...     loaded["a"].tolist(), str(loaded["b"])
+    ([0, 1, 2], 'text')
+    """
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in arrays.items():
+            if not array.flags.c_contiguous:
+                array = array.copy(order="C")  # (np.ascontiguousarray makes 0-d arrays 1-d)
+            if array.dtype.hasobject:
+                raise ValueError(f"array {name!r} holds Python objects")
+            with zf.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                header = np.lib.format.header_data_from_array_1_0(array)
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(array.reshape(-1).view(np.uint8).data)

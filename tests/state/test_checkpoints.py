@@ -1,3 +1,4 @@
+import io
 import json
 import zipfile
 
@@ -5,7 +6,7 @@ import numpy as np
 import pytest
 
 from monitor.detection import StreamSnapshot
-from monitor.state.checkpoints import VERSION, CheckpointStore, read_checkpoint
+from monitor.state.checkpoints import VERSION, CheckpointStore, read_checkpoint, write_npz
 from monitor.state.exceptions import CheckpointError
 
 MODELS = {"detectors": ["forecast"], "hst": [42, 10, 8]}
@@ -120,3 +121,32 @@ def rewrite_meta(path, **changes):
     with open(path, "wb") as file:
         np.savez(file, **contents)
     assert zipfile.is_zipfile(path)
+
+
+def test_write_npz_writes_the_members_np_savez_writes():
+    arrays = {
+        "meta": np.array('{"format": 1}'),
+        "keys": np.array(["cpu{host=a}", "é"], dtype=np.str_),
+        "half": np.random.default_rng(0).random((7, 3)).astype(np.float16),
+        "flags": np.array([True, False]),
+        "empty": np.zeros((0, 4)),
+        "strided": np.arange(12, dtype=np.uint16).reshape(3, 4)[:, ::2],
+        "wide": np.arange(2 * 256 * 10, dtype=np.uint16).reshape(2, 10, 256),
+    }
+    ours, reference = io.BytesIO(), io.BytesIO()
+    write_npz(ours, arrays)
+    np.savez(reference, allow_pickle=False, **arrays)
+    with zipfile.ZipFile(ours) as a, zipfile.ZipFile(reference) as b:
+        assert a.namelist() == b.namelist()
+        for name in b.namelist():
+            assert a.read(name) == b.read(name), name
+    ours.seek(0)
+    with np.load(ours, allow_pickle=False) as loaded:
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(loaded[name], array)
+            assert loaded[name].dtype == array.dtype and loaded[name].shape == array.shape
+
+
+def test_write_npz_refuses_object_arrays():
+    with pytest.raises(ValueError, match="objects"):
+        write_npz(io.BytesIO(), {"bad": np.array([{"a": 1}], dtype=object)})

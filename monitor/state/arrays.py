@@ -143,7 +143,10 @@ class ArrayState:
                 return
             reserved[name] = whole
         for name, whole in reserved.items():
-            whole[: self.capacity] = self._arrays[name]
+            current = self._arrays[name]
+            # Zeros are in the reservation already: copying them would page it in.
+            if self.specs[name].fill != 0 or current.any():
+                whole[: self.capacity] = current
             self._arrays[name] = whole[: self.capacity]
         self._reserved, self._reserved_rows = reserved, rows
         self._publish()

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -384,6 +385,21 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_config(config: MonitorConfig, bootstrap_servers: str, state_dir: str) -> MonitorConfig:
+    """``config`` for the demo's daemon: its embedded broker, and checkpoints in
+    ``state_dir``, new each run like the broker's topics (checkpoints of an earlier
+    run would make the daemon resume at offsets of topics that no longer exist, past
+    the end of the new ones).
+
+    >>> config = demo_config(MonitorConfig(), "127.0.0.1:9092", "/tmp/demo-state")
+    >>> config.kafka.bootstrap_servers, config.state.dir
+    ('127.0.0.1:9092', '/tmp/demo-state')
+    """
+    kafka = config.kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+    state = config.state.model_copy(update={"dir": state_dir})
+    return config.model_copy(update={"kafka": kafka, "state": state})
+
+
 def _demo(args: argparse.Namespace) -> int:
     from kafka import KafkaProducer
 
@@ -397,10 +413,12 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     setup_logging(config.logging.level)
     stop = threading.Event()
-    with EmbeddedBroker(args.broker_port or None) as broker:
+    with (
+        EmbeddedBroker(args.broker_port or None) as broker,
+        tempfile.TemporaryDirectory(prefix="monitor-demo-state-") as state_dir,
+    ):
         log.info("embedded broker on %s", broker.bootstrap_servers)
-        kafka = config.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
-        config = config.model_copy(update={"kafka": kafka})
+        config = demo_config(config, broker.bootstrap_servers, state_dir)
         ensure_topics(
             broker.bootstrap_servers,
             {**{t: 4 for t in config.kafka.topics}, **output_topics(config)},

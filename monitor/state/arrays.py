@@ -40,11 +40,17 @@ class ArraySpec:
     dtype: type | np.dtype = np.float64
     fill: float | int | bool = 0
 
+    @property
+    def zero_filled(self) -> bool:
+        """Whether the initial value is zero, which fresh memory from the system holds
+        already (NaN is not zero)."""
+        return self.fill == 0
+
     def allocate(self, rows: int) -> np.ndarray:
         """``rows`` rows of the initial value. Zeros come from ``np.zeros``, whose pages
         the system maps on first write: rows that a grown array holds in reserve cost
         no memory (nor time to fill) until a stream takes them."""
-        if self.fill == 0:
+        if self.zero_filled:
             return np.zeros((rows, *self.shape), dtype=self.dtype)
         return np.full((rows, *self.shape), self.fill, dtype=self.dtype)
 
@@ -145,7 +151,7 @@ class ArrayState:
         for name, whole in reserved.items():
             current = self._arrays[name]
             # Zeros are in the reservation already: copying them would page it in.
-            if self.specs[name].fill != 0 or current.any():
+            if not self.specs[name].zero_filled or current.any():
                 whole[: self.capacity] = current
             self._arrays[name] = whole[: self.capacity]
         self._reserved, self._reserved_rows = reserved, rows
@@ -161,7 +167,7 @@ class ArrayState:
             capacity = min(max(rows, self.capacity + self.capacity // 4), self._reserved_rows)
             for name, spec in self.specs.items():
                 grown = self._reserved[name][:capacity]
-                if spec.fill != 0:
+                if not spec.zero_filled:
                     grown[self.capacity :] = spec.fill
                 self._arrays[name] = grown
         else:

@@ -324,7 +324,7 @@ class Detector:
         A row no stream had before holds its initial values already (as the arrays
         were allocated); only rows used before are reset here (they were when freed,
         see :meth:`release`, but a reset costs little next to a stale row). Resetting
-        a new row would write every byte of it: ~13 KB a stream, and the pages would
+        a new row would write every byte of it: ~10 KB a stream, and the pages would
         be resident before the stream needs them.
         """
         capacity = self.streams.state.capacity

@@ -7,7 +7,10 @@ Guarantees:
   the checkpoint of the partition's streams is durable (see
   :mod:`monitor.daemon.partitions`); a crash replays from the last commit into
   the state checkpointed with it, and a replayed anomaly carries the same
-  ``event_id``;
+  ``event_id``. Events are sent as each batch is scored and their
+  acknowledgements collected at least every ``SETTLE_INTERVAL_S`` and before
+  any checkpoint or commit (:meth:`Daemon.settle`), so the loop does not wait
+  for the cluster's round trip after every batch;
 * a bad record never stops the loop: it is counted by reason, logged with its
   topic/partition/offset and written with the reason to the dead-letter topic;
 * SIGTERM/SIGINT only set the stop flag: the current batch is finished,
@@ -53,6 +56,13 @@ MAX_LOGGED_REJECTIONS = 10
 
 STREAM_LIMIT_WARNING_SECONDS = 60.0
 """Least time between two warnings that ``streams.max_streams`` is reached."""
+
+SETTLE_INTERVAL_S = 1.0
+"""Most time between two waits for the acknowledgements of the messages sent
+(:meth:`Daemon.settle`): failures are found and retried within it."""
+
+MAX_UNSETTLED = 10_000
+"""Messages sent and not yet confirmed before the loop waits for them anyway."""
 
 
 class Consumer(Protocol):
@@ -144,8 +154,11 @@ class Daemon:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.partitions = Partitions(
-            config, self.detector, consumer, metrics, self.lock, clock=clock
+            config, self.detector, consumer, metrics, self.lock, clock=clock, settle=self.settle
         )
+        self._unsettled: list[tuple[Outgoing, Any]] = []
+        """Messages sent, with their futures (or the error of the send), not confirmed yet."""
+        self._settle_at = 0.0
         self._decode_values = BatchDecoder.for_config(config, clock)
         self._lag_partitions: set[tuple[str, int]] = set()
         self._next_sweep = clock() + config.streams.eviction_interval_seconds
@@ -214,8 +227,9 @@ class Daemon:
                 columns.rows_by_number,
             )
             streams_tracked = len(self.detector.streams)
-        outgoing = self._dead_letters(decoded.rejected) + self._events(decoded, outcome)
-        self._deliver(outgoing)
+        self._send(self._dead_letters(decoded.rejected) + self._events(decoded, outcome))
+        if len(self._unsettled) >= MAX_UNSETTLED or time.monotonic() >= self._settle_at:
+            self.settle()
         self.partitions.processed(batch)
         if self.partitions.store is None:
             self._commit(self.partitions.commit)
@@ -364,46 +378,57 @@ class Daemon:
             out.append(Outgoing(topic, event.stream.encode("utf-8"), event.encode(detected_at)))
         return out
 
-    def _deliver(self, outgoing: list[Outgoing]) -> None:
-        """Send every message and wait for acknowledgements, retrying failures with backoff.
+    def _send(self, outgoing: list[Outgoing]) -> None:
+        """Hand every message to the producer; :meth:`settle` confirms them."""
+        for message in outgoing:
+            try:
+                future = self.producer.send(message.topic, value=message.value, key=message.key)
+            except KafkaError as exc:  # no metadata within max_block_ms: retried by settle
+                future = exc
+            self._unsettled.append((message, future))
+
+    def settle(self) -> None:
+        """Wait until every message sent so far is acknowledged, retrying failures with
+        backoff (up to 30 s apart); checkpoints and commits call it first.
 
         Returns only when all are delivered; raises :class:`DeliveryError` if the stop
-        flag is set while some are still undelivered.
+        flag is set while some are still undelivered (they stay unconfirmed, so no
+        later commit goes past them).
         """
-        pending = outgoing
+        self._settle_at = time.monotonic() + SETTLE_INTERVAL_S
         backoff = 0.5
-        while pending:
-            futures: list[tuple[Outgoing, Any]] = []
-            for m in pending:
-                try:
-                    futures.append((m, self.producer.send(m.topic, value=m.value, key=m.key)))
-                except KafkaError as exc:  # no metadata within max_block_ms: retried below
-                    futures.append((m, exc))
+        while self._unsettled:
             self.producer.flush()
             failed = []
-            for message, future in futures:
+            events = 0
+            for message, future in self._unsettled:
                 try:
                     if isinstance(future, KafkaError):
                         raise future
                     future.get(timeout=0)
                 except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
-                    failed.append(message)
+                    failed.append((message, future))
                     self.metrics.delivery_failures.labels(topic=message.topic).inc()
                     last_error = exc
+                else:
+                    events += message.topic == self.config.events.topic
+            self.metrics.events.inc(events)
             if not failed:
-                break
+                self._unsettled = []
+                return
             log.error(
                 "%d of %d messages not delivered (%s); retrying in %.1fs",
                 len(failed),
-                len(pending),
+                len(self._unsettled),
                 last_error,
                 backoff,
             )
+            self._unsettled = failed
             if self.stop.wait(backoff):
                 raise DeliveryError(f"{len(failed)} messages undelivered at shutdown")
             backoff = min(backoff * 2, 30.0)
-            pending = failed
-        self.metrics.events.inc(sum(1 for m in outgoing if m.topic == self.config.events.topic))
+            self._unsettled = []
+            self._send([message for message, _ in failed])
 
     def _commit(self, commit: Callable[[], None]) -> None:
         """Run ``commit``; a Kafka error (an outage) is logged and the offsets stay pending
@@ -483,8 +508,9 @@ class _Rebalance(ConsumerRebalanceListener):
     """Passes partition moves to :class:`Partitions`, logging them.
 
     Rebalances happen inside ``poll``, between two batches: every processed record's
-    events are delivered by then, so a revoked partition can be checkpointed and
-    committed right here.
+    events are sent by then, and :meth:`Partitions.commit` waits for their
+    acknowledgements, so a revoked partition can be checkpointed and committed right
+    here.
     """
 
     def __init__(self, partitions: Partitions) -> None:

@@ -71,6 +71,10 @@ class Partitions:
         Where checkpoints go; built from ``state.dir`` when ``state.enabled``.
     clock
         Wall clock (checkpoint schedule and timestamps).
+    settle
+        Waits until the events and dead letters of every processed record are
+        acknowledged (:meth:`Daemon.settle`); called before a partition's state is
+        copied for a checkpoint and before offsets are committed without one.
     """
 
     def __init__(
@@ -82,8 +86,10 @@ class Partitions:
         lock: threading.Lock,
         store: CheckpointStore | None = None,
         clock: Callable[[], float] = time.time,
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
+        self.settle = settle
         self.detector = detector
         self.consumer = consumer
         self.metrics = metrics
@@ -120,7 +126,8 @@ class Partitions:
         return self.numbers.setdefault(key, len(self.numbers))
 
     def processed(self, batch: Mapping[Any, Sequence[Any]]) -> None:
-        """Note that every record of ``batch`` is processed (scored, events delivered)."""
+        """Note that every record of ``batch`` is processed (scored, its events sent;
+        :attr:`settle` confirms them before the offsets are checkpointed or committed)."""
         for partition, records in batch.items():
             if records:
                 key = TopicPartition(partition.topic, partition.partition)
@@ -168,6 +175,8 @@ class Partitions:
         """
         self._commit_written(wait=True)
         keys = self._dirty(partitions)
+        if keys:
+            self.settle()
         if self.store is None:
             self._commit_offsets([(key, self.positions[key]) for key in keys])
             return
@@ -197,6 +206,7 @@ class Partitions:
     def _export(self, key: TopicPartition) -> tuple[int, Any]:
         """The offset a partition's checkpoint covers and a copy of its streams, taken under
         the lock into the reused arrays: the previous copy must be written already."""
+        self.settle()  # the offset covers no record whose events are unconfirmed
         with self.lock:
             rows = self.detector.streams.owned_by([self.numbers[key]])
             buffers = self._buffers

@@ -52,7 +52,7 @@ class DaemonMetrics:
         )
         self.batch_seconds = Histogram(
             "monitor_batch_duration_seconds",
-            "Time to process one polled batch: decode, score, produce, flush, commit.",
+            "Time to process one polled batch: decode, score, send the events, commit.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.config import MonitorConfig
-from monitor.daemon import Daemon, event_id
+from monitor.daemon import Daemon, event_id, loop
 from monitor.daemon.exceptions import DeliveryError
 from monitor.kafka.reader import ReadBatch
 from monitor.metrics import DaemonMetrics
@@ -137,6 +137,39 @@ def test_never_commits_past_undelivered_events_and_exits_non_zero_on_stop():
     with pytest.raises(DeliveryError):
         daemon.process_batch(batches[0])
     assert "commit" not in consumer.log
+
+
+def test_a_batch_sends_its_events_without_waiting_and_the_commit_waits_for_them(monkeypatch):
+    monkeypatch.setattr(loop, "SETTLE_INTERVAL_S", 3600.0)  # not due again during the test
+    payloads = spike_series()
+    producer = FakeProducer(fail=lambda topic, attempt: topic == "anomalies")
+    first = batch_of([record("metrics", 0, i, p) for i, p in enumerate(payloads[:300])])
+    second = batch_of([record("metrics", 0, 300 + i, p) for i, p in enumerate(payloads[300:])])
+    daemon, consumer, producer, registry = make_daemon(
+        [first, second], producer, detector={"warmup": 100}
+    )
+    daemon.process_batch(first)  # nothing to confirm
+    daemon.process_batch(second)  # the spike's event is sent; confirmed within 1 s
+    assert producer.attempts == 1 and consumer.log == []
+    assert registry.get_sample_value("monitor_events_emitted_total") == 0
+    daemon.stop.wait = lambda timeout: True  # a stop request arrives while retrying
+    with pytest.raises(DeliveryError):
+        daemon.partitions.commit()
+    assert consumer.log == ["flush"] and not consumer.committed
+    assert registry.get_sample_value("monitor_delivery_failures_total", {"topic": "anomalies"}) == 1
+
+
+def test_a_commit_confirms_the_events_sent_before_it():
+    payloads = spike_series()
+    first = batch_of([record("metrics", 0, i, p) for i, p in enumerate(payloads[:300])])
+    second = batch_of([record("metrics", 0, 300 + i, p) for i, p in enumerate(payloads[300:])])
+    daemon, consumer, producer, registry = make_daemon([first, second], detector={"warmup": 100})
+    daemon.process_batch(first)
+    daemon.process_batch(second)
+    daemon.partitions.commit()
+    assert consumer.log == ["flush", "commit"]
+    assert registry.get_sample_value("monitor_events_emitted_total") == 1
+    assert list(consumer.committed.values()) == [400]
 
 
 def test_late_and_duplicate_points_are_dropped_and_counted():

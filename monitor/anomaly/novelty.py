@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.state import ArraySpec, ArrayState, flat_view
+from monitor.stats.finite import finite
 
 OUT_OF_RANGE_NATS = 1.0
 """Extra surprisal of a value outside the range seen so far (beyond an empty bin)."""
@@ -130,7 +131,7 @@ class ValueNovelty:
             in_bin = in_bin + self.neighbour * np.maximum(left, right) / unit
         width = np.maximum((high - low) / self.bins, 1e-12 * np.abs(low) + 1e-300)
         with np.errstate(invalid="ignore"):
-            distance = np.nan_to_num(np.maximum(np.maximum(low - x, x - high) / width, 0.0))
+            distance = finite(np.maximum(np.maximum(low - x, x - high) / width, 0.0))
         # Outside the range the value's bin is the edge bin; it keeps a share of that
         # bin's mass that falls with the distance past the range.
         outside = self.prior

@@ -39,6 +39,7 @@ from monitor.records.base import Labels, Point
 from monitor.records.batch import RowsByNumber, point_columns
 from monitor.state import ArraySpec, ArrayState
 from monitor.stats import EWMeanVar, RollingMeanVar
+from monitor.stats.finite import finite
 from monitor.time_series import DailyProfile, DailyRecurrence, HoltWinters
 from monitor.time_series.daily_profile import time_of_day_bin
 
@@ -517,7 +518,7 @@ class Detector:
         """
         s = self.state
         k = self.run_allowance
-        z = np.clip(np.nan_to_num(z), -RUN_Z_CLIP, RUN_Z_CLIP)
+        z = np.clip(finite(z), -RUN_Z_CLIP, RUN_Z_CLIP)
         up = np.where(warm, np.maximum(s.run_up[rows] + z - k, 0.0), 0.0)
         down = np.where(warm, np.maximum(s.run_down[rows] - z - k, 0.0), 0.0)
         s.run_up[rows] = up

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.state import ArraySpec, ArrayState, flat_view
+from monitor.stats.finite import finite
 
 DAY_SECONDS = 86_400.0
 
@@ -37,7 +38,7 @@ def time_of_day_bin(bins: int, ts: np.ndarray) -> np.ndarray:
     >>> time_of_day_bin(24, np.array([0.0, 3_600.0 * 13.5, 86_399.0])).tolist()
     [0, 13, 23]
     """
-    position = np.mod(np.nan_to_num(ts), DAY_SECONDS) * (bins / DAY_SECONDS)
+    position = np.mod(finite(ts), DAY_SECONDS) * (bins / DAY_SECONDS)
     return np.clip(position.astype(np.intp), 0, bins - 1)
 
 

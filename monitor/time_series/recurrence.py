@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from monitor.state import ArraySpec, ArrayState
+from monitor.stats.finite import finite
 from monitor.time_series.daily_profile import DAY_SECONDS, time_of_day_bin, visits_per_bin
 
 
@@ -120,7 +121,7 @@ class DailyRecurrence:
     def _day_bin(
         self, ts: np.ndarray, tod_bins: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        day = np.floor(np.nan_to_num(ts) / DAY_SECONDS).astype(np.int64)
+        day = np.floor(finite(ts) / DAY_SECONDS).astype(np.int64)
         return day, time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
 
     def limit(
@@ -147,7 +148,7 @@ class DailyRecurrence:
         if not len(candidates):
             return score
         r = rows[candidates]
-        residual = np.nan_to_num(residual[candidates])
+        residual = finite(residual[candidates])
         side = (residual <= 0).astype(np.intp)
         level = np.arcsinh(self.ratio * np.abs(residual))
         day, b = self._day_bin(ts[candidates], None if tod_bins is None else tod_bins[candidates])
@@ -203,7 +204,7 @@ class DailyRecurrence:
         files the previous slot's extremes in the ring (``tod_bins`` as in :meth:`limit`)."""
         self.state.ensure_rows(rows)
         s = self.state
-        stored = np.arcsinh(np.nan_to_num(residual))
+        stored = np.arcsinh(finite(residual))
         day, b = self._day_bin(ts, tod_bins)
         slot = day * self.bins + b
         previous = s.slot[rows]

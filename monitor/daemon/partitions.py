@@ -111,12 +111,17 @@ class Partitions:
         self.revoked: set[TopicPartition] = set()
         """Revoked, state kept until the next assignment shows whether they come back."""
         self.next_checkpoint = clock() + state.checkpoint_interval_seconds
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self._writers = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"checkpoint-{i}") for i in range(2)
+        ]
+        """Background rounds write on the first; a commit writes on both at once."""
         self._in_flight: list[tuple[TopicPartition, int, Future[float]]] = []
         self._round: list[TopicPartition] = []
         """Partitions of the current checkpoint round not copied yet."""
-        self._buffers: dict[str, np.ndarray] | None = None
-        """Arrays a round's copies go into, reused from copy to copy (see commit_if_due)."""
+        self._buffers: list[dict[str, np.ndarray] | None] = [None, None]
+        """Arrays copies go into, reused from copy to copy (see commit_if_due): the first
+        set for background rounds and commits, the second only while a commit writes two
+        partitions at once (freed after it)."""
 
     # Called by the loop -----------------------------------------------------------------------
 
@@ -161,7 +166,7 @@ class Partitions:
             if self._dirty([key]):
                 offset, snapshot = self._export(key)
                 self._in_flight.append(
-                    (key, offset, self._writer.submit(self._save, key, offset, snapshot))
+                    (key, offset, self._writers[0].submit(self._save, key, offset, snapshot))
                 )
                 return
 
@@ -180,20 +185,28 @@ class Partitions:
         if self.store is None:
             self._commit_offsets([(key, self.positions[key]) for key in keys])
             return
+        # Two partitions written at once (the checksum and the writes release the
+        # interpreter lock), each copied into a set of arrays the write before it is done
+        # with.
+        jobs: list[tuple[TopicPartition, int, Future[float]]] = []
         written = []
-        for key in keys:  # one copy at a time: each is written before the next reuses the arrays
-            offset, snapshot = self._export(key)
-            try:
-                self._observe(self._save(key, offset, snapshot))
-            except CheckpointError as exc:
-                self._failed(key, exc)
-                continue
-            written.append((key, offset))
+        try:
+            for i, key in enumerate(keys):
+                if len(jobs) >= 2:
+                    written += self._written([jobs.pop(0)])
+                offset, snapshot = self._export(key, i % 2)
+                writer = self._writers[i % 2]
+                jobs.append((key, offset, writer.submit(self._save, key, offset, snapshot)))
+            written += self._written(jobs)
+        finally:
+            futures_wait([future for _, _, future in jobs])
+            self._buffers[1] = None
         self._commit_offsets(written)
 
     def close(self) -> None:
         """Wait for background checkpoint writes and stop the writer (nothing is committed)."""
-        self._writer.shutdown(wait=True)
+        for writer in self._writers:
+            writer.shutdown(wait=True)
 
     def _dirty(self, partitions: Iterable[TopicPartition] | None = None) -> list[TopicPartition]:
         keys = self.positions if partitions is None else partitions
@@ -203,17 +216,19 @@ class Partitions:
             if key in self.positions and self.positions[key] != self.committed.get(key)
         ]
 
-    def _export(self, key: TopicPartition) -> tuple[int, Any]:
+    def _export(self, key: TopicPartition, slot: int = 0) -> tuple[int, Any]:
         """The offset a partition's checkpoint covers and a copy of its streams, taken under
-        the lock into the reused arrays: the previous copy must be written already."""
+        the lock into the reused arrays of ``slot``: the previous copy into them must be
+        written already."""
         self.settle()  # the offset covers no record whose events are unconfirmed
         with self.lock:
             rows = self.detector.streams.owned_by([self.numbers[key]])
-            buffers = self._buffers
+            buffers = self._buffers[slot]
             if buffers is None or len(buffers["streams.last_ts"]) < len(rows):
                 # Grown with a quarter to spare, so a partition that gains streams does
                 # not reallocate (and fault in) its copy every round.
-                buffers = self._buffers = self.detector.export_buffers(len(rows) * 5 // 4 + 1)
+                buffers = self.detector.export_buffers(len(rows) * 5 // 4 + 1)
+                self._buffers[slot] = buffers
             return self.positions[key], self.detector.export_streams(rows, buffers)
 
     def _save(self, key: TopicPartition, offset: int, snapshot: Any) -> float:
@@ -231,15 +246,22 @@ class Partitions:
             futures_wait([future for _, _, future in self._in_flight])
         done = [job for job in self._in_flight if job[2].done()]
         self._in_flight = [job for job in self._in_flight if not job[2].done()]
+        self._commit_offsets(self._written(done))
+
+    def _written(
+        self, jobs: list[tuple[TopicPartition, int, Future[float]]]
+    ) -> list[tuple[TopicPartition, int]]:
+        """(partition, offset) of the checkpoint writes that succeeded, waiting for each;
+        the failed ones are counted and logged."""
         written = []
-        for key, offset, future in done:
+        for key, offset, future in jobs:
             try:
                 self._observe(future.result())
             except CheckpointError as exc:
                 self._failed(key, exc)
                 continue
             written.append((key, offset))
-        self._commit_offsets(written)
+        return written
 
     def _commit_offsets(self, written: list[tuple[TopicPartition, int]]) -> None:
         # Only partitions still ours: a revoked one was committed on revoke.
@@ -293,7 +315,7 @@ class Partitions:
             self._release(gone)
             # The checkpoint copy was sized for partitions no longer all ours: free it;
             # the next round allocates one for the largest partition left.
-            self._buffers = None
+            self._buffers = [None, None]
         fresh = keys - kept - self.assigned
         if fresh and self.store is not None:
             self._restore(sorted(fresh))

@@ -5,6 +5,7 @@ The same behaviour against the real broker is in tests/daemon/test_restart.py.
 
 import json
 import threading
+import time
 
 import numpy as np
 import orjson
@@ -130,7 +131,7 @@ def test_partitions_moved_away_free_the_arrays_checkpoints_are_copied_into(tmp_p
 
     def rebalance(listener):
         listener.on_partitions_revoked({P0, P1})
-        copies.append(daemon.partitions._buffers is not None)  # the checkpoints on revoke
+        copies.append(daemon.partitions._buffers[0] is not None)  # the checkpoints on revoke
         listener.on_partitions_assigned({P0})
         copies.append(daemon.partitions._buffers)
 
@@ -138,7 +139,7 @@ def test_partitions_moved_away_free_the_arrays_checkpoints_are_copied_into(tmp_p
     batches += [batch(P1, 0, 30, streams=("c",)), rebalance]
     daemon, _, _ = make_daemon(batches, tmp_path)
     assert daemon.run() == 0
-    assert copies == [True, None]
+    assert copies == [True, [None, None]]
 
 
 def test_an_assigned_partition_is_restored_warm_at_its_checkpoint_offset(tmp_path):
@@ -190,12 +191,12 @@ def test_a_checkpoint_round_copies_one_partition_at_a_time_into_the_same_arrays(
     daemon.process_batch(batch(P1, 0, 10, streams=("c",)))
     partitions = daemon.partitions
     writer_busy = threading.Event()
-    partitions._writer.submit(writer_busy.wait, 10)  # P0's write waits behind this
+    partitions._writers[0].submit(writer_busy.wait, 10)  # P0's write waits behind this
     clock.now += 31.0
     partitions.commit_if_due()
     ((key, offset, written),) = partitions._in_flight
     assert (key, offset) == (P0, 20)
-    buffers = partitions._buffers
+    buffers = partitions._buffers[0]
     partitions.commit_if_due()  # P0 is not written yet: P1 is not copied over its arrays
     assert [key for key, _, _ in partitions._in_flight] == [P0]
     writer_busy.set()
@@ -203,7 +204,7 @@ def test_a_checkpoint_round_copies_one_partition_at_a_time_into_the_same_arrays(
     partitions.commit_if_due()  # commits P0, copies P1 into the same arrays
     assert consumer.committed == {P0: 20}
     assert [key for key, _, _ in partitions._in_flight] == [P1]
-    assert partitions._buffers is buffers
+    assert partitions._buffers[0] is buffers
     partitions.commit()
     assert consumer.committed == {P0: 20, P1: 10}
     partitions.close()
@@ -212,3 +213,35 @@ def test_a_checkpoint_round_copies_one_partition_at_a_time_into_the_same_arrays(
         checkpoint = store_of(daemon).load_latest("metrics", partition.partition, signature)
         assert sorted(checkpoint.snapshot.keys) == streams
         assert len(checkpoint.snapshot.arrays["forecaster.level"]) == len(streams)
+
+
+def test_a_commit_writes_two_partitions_at_once_into_two_sets_of_arrays(tmp_path):
+    daemon, consumer, _ = make_daemon([], tmp_path)
+    partitions = [TopicPartition("metrics", p) for p in range(3)]
+    for p in partitions:
+        daemon.process_batch(batch(p, 100 * p.partition, 10, streams=(f"s{p.partition}",)))
+    writing: list[int] = []
+    overlapped = threading.Event()
+    save = daemon.partitions._save
+
+    def slow_save(key, offset, snapshot):
+        writing.append(key.partition)
+        if len(writing) == 2:
+            overlapped.set()  # the second write started while the first one waits
+        arrays = {name: values.copy() for name, values in snapshot.arrays.items()}
+        overlapped.wait(10)
+        time.sleep(0.05)  # room for a wrong copy into these arrays to happen first
+        for name, values in snapshot.arrays.items():  # not copied over meanwhile
+            assert np.array_equal(values, arrays[name], equal_nan=True), name
+        return save(key, offset, snapshot)
+
+    daemon.partitions._save = slow_save
+    daemon.partitions.commit()
+    assert overlapped.is_set() and sorted(writing) == [0, 1, 2]
+    assert consumer.committed == {p: 100 * p.partition + 10 for p in partitions}
+    assert daemon.partitions._buffers[0] is not None and daemon.partitions._buffers[1] is None
+    signature = model_signature(daemon.config)
+    for p in partitions:
+        checkpoint = store_of(daemon).load_latest("metrics", p.partition, signature)
+        assert list(checkpoint.snapshot.keys) == [f"s{p.partition}"]
+    daemon.partitions.close()

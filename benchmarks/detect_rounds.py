@@ -7,9 +7,14 @@ warm streams split over ``--partitions`` partitions (row ``i`` in partition
 ``i % partitions``) one partition at a time, ``--points`` points a stream a run, and
 prints the best of ``--repeat`` runs in points/s and milliseconds a round. Each run
 continues the streams' series (later timestamps), so nothing is dropped as late.
+Streams start at staggered times (stream ``i`` gets ``i % --stagger`` points more
+first, default 250, the half-space trees' window), so their windows complete spread
+over the runs, as in a fleet whose streams did not all start at once.
 
 Meant for comparing two checkouts of the detection code on a noisy machine: run it
-from each in turn, a few times, and compare the best figures.
+from each in turn, a few times, and compare the best figures. ``--line-profile`` with
+functions by dotted name (``monitor.anomaly.hst.HalfSpaceTrees.score_learn``) prints
+their time line by line over the runs (needs ``pip install line_profiler``).
 
 Run: ``.venv/bin/python benchmarks/detect_rounds.py [--streams 10000] [--partitions 4]``
 """
@@ -17,7 +22,10 @@ Run: ``.venv/bin/python benchmarks/detect_rounds.py [--streams 10000] [--partiti
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +58,10 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=25, help="points a stream in a run")
     parser.add_argument("--warm", type=int, default=30, help="untimed points a stream first")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--stagger", type=int, default=250, help="0: every stream starts at once")
+    parser.add_argument("--line-profile", nargs="*", default=[], metavar="MODULE.FUNCTION")
     args = parser.parse_args()
+    profiler = line_profiler(args.line_profile)
 
     detector = Detector(MonitorConfig.model_validate({"detector": {"warmup": 20}}), args.streams)
     keys = [f"bench{{s={s}}}" for s in range(args.streams)]
@@ -62,27 +73,60 @@ def main() -> None:
         for p in range(args.partitions)
     ]
     fleet = Fleet(args.streams)
-    total = args.warm + args.points * args.repeat
+    total = args.stagger + args.warm + args.points * args.repeat
     steps = [(np.full(args.streams, T0 + STEP * t), fleet.values(t)) for t in range(total)]
+    ahead = np.arange(args.streams) % max(args.stagger, 1)
 
     def feed(first: int, last: int) -> None:
-        for ts, values in steps[first:last]:
+        for t, (ts, values) in enumerate(steps[first:last], first):
             for member in members:
+                if t < args.stagger:  # only the streams that started before this step
+                    member = member[ahead[member] >= args.stagger - t]
                 detector.process_arrays(rows[member], ts[member], values[member])
 
-    feed(0, args.warm)
+    feed(0, args.stagger + args.warm)
     best = np.inf
+    if profiler is not None:
+        profiler.enable()
     for run in range(args.repeat):
-        first = args.warm + run * args.points
+        first = args.stagger + args.warm + run * args.points
         started = time.perf_counter()
         feed(first, first + args.points)
         best = min(best, time.perf_counter() - started)
+    if profiler is not None:
+        profiler.disable()
+        profiler.print_stats(stripzeros=True)
     rounds = args.points * args.partitions
     print(
         f"{args.streams * args.points / best:,.0f} points/s, {best / rounds * 1000:.3f} ms a "
         f"round of {args.streams // args.partitions:,} streams (best of {args.repeat} runs of "
         f"{args.points} points a stream)"
     )
+
+
+def line_profiler(names: list[str]) -> Any:
+    """A line profiler of the functions named ``package.module.Class.function``, or None."""
+    if not names:
+        return None
+    try:
+        from line_profiler import LineProfiler
+    except ImportError:
+        sys.exit("--line-profile needs line_profiler: .venv/bin/pip install line_profiler")
+    profiler = LineProfiler()
+    for name in names:
+        parts = name.split(".")
+        for split in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
+            try:
+                target: Any = importlib.import_module(".".join(parts[:split]))
+            except ImportError:
+                continue
+            for attribute in parts[split:]:
+                target = getattr(target, attribute)
+            profiler.add_function(target)
+            break
+        else:
+            sys.exit(f"cannot find {name}")
+    return profiler
 
 
 if __name__ == "__main__":

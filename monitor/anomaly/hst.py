@@ -165,6 +165,7 @@ class HalfSpaceTrees:
         self._n_leaves = n_leaves
         self._mass = mass
         self._leaf = leaf
+        self._slot = np.dtype((np.void, n_trees * leaf.itemsize))
         self._tree_index = np.arange(n_trees)
         # Every node of every tree numbered in one sequence, tree after tree (heap layout
         # within a tree): each internal node's split and the number of its left child
@@ -280,9 +281,8 @@ class HalfSpaceTrees:
 
     def _point_slots(self) -> np.ndarray:
         """``l_points`` as one element a (row, slot): the leaves of a point, as bytes."""
-        points = self.state.l_points
-        by_slot = points.reshape(-1, self.n_trees)  # a view: the state arrays are contiguous
-        return by_slot.view(np.dtype((np.void, self.n_trees * self._leaf.itemsize))).reshape(-1)
+        by_slot = self.state.l_points.reshape(-1, self.n_trees)  # a view (contiguous arrays)
+        return by_slot.view(self._slot).reshape(-1)
 
     def window_counts(self, rows: np.ndarray) -> np.ndarray:
         """How many points of each row's filling window reached each leaf of each tree,
@@ -380,9 +380,11 @@ def counts_from_points(
     [[[0, 2, 0, 0], [1, 0, 0, 1]]]
     """
     streams, window, trees = points.shape
-    kept = np.arange(window)[None, :] < counter[:, None]
-    cells = (np.arange(streams)[:, None, None] * trees + np.arange(trees)) * n_leaves + points
-    counts = np.bincount(cells[kept].ravel(), minlength=streams * trees * n_leaves)
+    first_cell = (np.arange(streams)[:, None] * trees + np.arange(trees)) * n_leaves
+    cells = points + first_cell[:, None, :]
+    if (counter < window).any():  # not when windows complete: every point counts
+        cells = cells[np.arange(window)[None, :] < counter[:, None]]
+    counts = np.bincount(cells.ravel(), minlength=streams * trees * n_leaves)
     return counts.reshape(streams, trees, n_leaves).astype(dtype)
 
 

@@ -122,12 +122,10 @@ class ValueNovelty:
         bin_ = self._bin(x, low, high)
         cells = rows * self.bins + bin_
         counts = flat_view(s.counts)
-        in_bin = counts[cells] / unit
-        if self.neighbour > 0:
-            left = np.where(bin_ > 0, counts[np.maximum(cells - 1, 0)], 0.0)
-            right = np.where(
-                bin_ < self.bins - 1, counts[np.minimum(cells + 1, counts.size - 1)], 0.0
-            )
+        in_bin = counts.take(cells) / unit
+        if self.neighbour > 0:  # (take clips the cells past either end of the array)
+            left = np.where(bin_ > 0, counts.take(cells - 1, mode="clip"), 0.0)
+            right = np.where(bin_ < self.bins - 1, counts.take(cells + 1, mode="clip"), 0.0)
             in_bin = in_bin + self.neighbour * np.maximum(left, right) / unit
         width = np.maximum((high - low) / self.bins, 1e-12 * np.abs(low) + 1e-300)
         with np.errstate(invalid="ignore"):

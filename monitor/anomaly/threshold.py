@@ -160,13 +160,15 @@ class TailThreshold:
         raw: np.ndarray,
         sensitivity: np.ndarray,
         warm: np.ndarray,
+        alert_level: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Score raw values in [0, 1] of ``rows`` (distinct), then learn them.
 
         Returns (score, threshold), scores in [0, ``ceiling``]. ``warm`` marks
         streams past their warm-up: before it every value is learned and the guard
         quantile stays put; after it, values scoring at or above the threshold are
-        not learned.
+        not learned. ``alert_level``: ``sensitivity_threshold(sensitivity)``, when the
+        caller has it already.
         """
         self.state.ensure_rows(rows)
         s = self.state
@@ -178,7 +180,9 @@ class TailThreshold:
         log10_tail = np.log10(1.0 - self.tail_quantile) - np.maximum(y - start, 0.0) / excess / LN10
         score = np.clip(-log10_tail / 10.0, 0.0, self.ceiling)
         guard = s.guard[rows]
-        threshold = np.minimum(np.maximum(sensitivity_threshold(sensitivity), guard), 1.0)
+        if alert_level is None:
+            alert_level = sensitivity_threshold(sensitivity)
+        threshold = np.minimum(np.maximum(alert_level, guard), 1.0)
 
         cut = threshold if self.learn_below is None else np.maximum(threshold, self.learn_below)
         learn = ~warm | (score < cut)

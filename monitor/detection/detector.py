@@ -32,7 +32,7 @@ from monitor.anomaly.hst import HalfSpaceTrees
 from monitor.anomaly.novelty import ValueNovelty
 from monitor.anomaly.rare_rate import RareRate
 from monitor.anomaly.suppress import PeakSuppression
-from monitor.anomaly.threshold import TailThreshold
+from monitor.anomaly.threshold import TailThreshold, sensitivity_threshold
 from monitor.config.schema import DetectorConfig, MonitorConfig, ThresholdConfig
 from monitor.detection.rounds import plan_rounds
 from monitor.detection.streams import Identities, StreamTable
@@ -435,10 +435,15 @@ class Detector:
         raw = contributions @ self.weights
 
         sensitivity = self.streams.state.sensitivity[rows]
-        score, threshold = self.gate.update(rows, raw, sensitivity, warm)
+        alert_level = sensitivity_threshold(sensitivity)  # for both gates
+        score, threshold = self.gate.update(rows, raw, sensitivity, warm, alert_level)
         surprisal = self.novelty.score_learn(rows, x)
         novel, novel_threshold = self.novelty_gate.update(
-            rows, -np.expm1(-np.maximum(surprisal - self.uniform_surprisal, 0.0)), sensitivity, warm
+            rows,
+            -np.expm1(-np.maximum(surprisal - self.uniform_surprisal, 0.0)),
+            sensitivity,
+            warm,
+            alert_level,
         )
         # Like the tail model, the profile does not learn what scores at or above
         # max(threshold, learn_below): a clear anomaly does not become usual.

@@ -65,6 +65,10 @@ class EWMeanVar:
         mean = s.mean_[rows]
         diff = values - mean
         increment = a * diff
+        if seen.all():  # the usual case: no first values to set
+            s.mean_[rows] = mean + increment
+            s.var_[rows] = (1 - a) * (s.var_[rows] + diff * increment)
+            return
         s.mean_[rows] = np.where(seen, mean + increment, values)
         s.var_[rows] = np.where(seen, (1 - a) * (s.var_[rows] + diff * increment), 0.0)
         s.seen[rows] = True

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -154,7 +155,13 @@ class Daemon:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.partitions = Partitions(
-            config, self.detector, consumer, metrics, self.lock, clock=clock, settle=self.settle
+            config,
+            self.detector,
+            consumer,
+            metrics,
+            self.lock,
+            clock=clock,
+            settle=_weak(self.settle),
         )
         self._unsettled: list[tuple[Outgoing, Any]] = []
         """Messages sent, with their futures (or the error of the send), not confirmed yet."""
@@ -502,6 +509,19 @@ class Daemon:
         for topic, number in self._lag_partitions - seen:
             self.metrics.lag.remove(topic, str(number))
         self._lag_partitions = seen
+
+
+def _weak(method: Callable[[], None]) -> Callable[[], None]:
+    """``method`` without a reference to its object: the daemon's parts do not keep it
+    alive, so it and its clients (their connections) go as soon as its owner drops it."""
+    reference = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = reference()
+        if bound is not None:
+            bound()
+
+    return call
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -204,7 +204,7 @@ class Partitions:
         self._commit_offsets(written)
 
     def close(self) -> None:
-        """Wait for background checkpoint writes and stop the writer (nothing is committed)."""
+        """Wait for background checkpoint writes and stop the writers (nothing is committed)."""
         for writer in self._writers:
             writer.shutdown(wait=True)
 

@@ -1,4 +1,6 @@
+import gc
 import json
+import weakref
 
 import numpy as np
 import orjson
@@ -318,3 +320,18 @@ def test_a_batch_decoded_by_the_reader_gives_what_a_batch_decoded_here_gives():
     ] * 8 + [(1, "timestamp_in_future")] * 8
     events = [json.loads(v) for topic, _, v in sent if topic == "anomalies"]
     assert [(e["stream"], e["source"]["offset"]) for e in events] == [("cpu", 300), ("mem", 300)]
+
+
+def test_a_stopped_daemon_goes_as_soon_as_it_is_dropped_with_its_clients():
+    # No reference cycle through its parts: dropped, it and its producer are freed at once
+    # (not at some later garbage collection), so a client's connections do not outlive it.
+    payloads = spike_series(n=50)
+    daemon, _, producer, _ = make_daemon([batch_of([record("metrics", 0, 0, payloads[0])])])
+    assert daemon.run() == 0
+    gone, producer_gone = weakref.ref(daemon), weakref.ref(producer)
+    gc.disable()
+    try:
+        del daemon, producer
+        assert gone() is None and producer_gone() is None
+    finally:
+        gc.enable()

@@ -5,12 +5,6 @@ space, here [0, 1]^d, so every stream uses the same trees and keeps only its own
 summary of the last complete window (the reference points are scored against) and,
 for the window being filled, how many of its points reached each leaf.
 
-The window being filled is kept as the leaf each of its points reached in each tree
-(``l_points``, a point's leaves written side by side: one write a point) where that
-takes no more bytes than counting the points that reached each leaf (``l_leaf``, one
-scattered increment a tree a point); the counts are made from the leaves when the window
-completes. At the default window of 250 and height 8 both take about 2.5 KB a stream.
-
 A point's score in a tree depends only on the leaf it reaches: its walk adds the mass
 of each node on the leaf's path times ``2**depth``, stopping after the first node whose
 mass is under the size limit. So when a window completes, its node masses are summed
@@ -26,7 +20,6 @@ per stream, same seed): the tests compare them.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -142,30 +135,18 @@ class HalfSpaceTrees:
         self.seed = seed
         self.trees = build_trees(n_features, n_trees, height, seed)
         n_leaves = 2**height
-        mass = np.dtype(np.uint8 if window_size <= 255 else np.uint16)
+        mass = np.uint8 if window_size <= 255 else np.uint16
         walk = np.uint16 if window_size * (n_leaves - 1) < 2**16 else np.uint32
-        leaf = np.dtype(np.uint8 if n_leaves <= 256 else np.uint16)
-        self.keeps_points = window_size * leaf.itemsize <= n_leaves * mass.itemsize
-        """Whether the filling window is kept as its points' leaves (``l_points``) rather
-        than as counts per leaf (``l_leaf``): whichever takes fewer bytes."""
-        filling = (
-            {"l_points": ArraySpec((window_size, n_trees), leaf, 0)}
-            if self.keeps_points
-            else {"l_leaf": ArraySpec((n_trees, n_leaves), mass, 0)}
-        )
         self.state = ArrayState(
             {
                 "r_walk": ArraySpec((n_trees, n_leaves), walk, 0),
-                **filling,
+                "l_leaf": ArraySpec((n_trees, n_leaves), mass, 0),
                 "counter": ArraySpec((), np.int32, 0),
                 "first_window": ArraySpec((), np.bool_, True),
             },
             capacity,
         )
         self._n_leaves = n_leaves
-        self._mass = mass
-        self._leaf = leaf
-        self._slot = np.dtype((np.void, n_trees * leaf.itemsize))
         self._tree_index = np.arange(n_trees)
         # Every node of every tree numbered in one sequence, tree after tree (heap layout
         # within a tree): each internal node's split and the number of its left child
@@ -195,14 +176,7 @@ class HalfSpaceTrees:
         >>> hst.leaves(np.array([1]), np.array([[0.2, 0.9]])).tolist()
         [[13, 19, 22]]
         """
-        return self._flat(rows, self._local(features))
-
-    def _local(self, features: np.ndarray) -> np.ndarray:
-        """The leaf (0 .. 2**height - 1) each point reaches in each tree, in the leaf dtype."""
         local = self.table.leaves(features) if self.table else self.walk(features)
-        return np.ascontiguousarray(local, dtype=self._leaf)
-
-    def _flat(self, rows: np.ndarray, local: np.ndarray) -> np.ndarray:
         return (rows[:, None] * self.n_trees + self._tree_index) * self._n_leaves + local
 
     def walk(self, features: np.ndarray) -> np.ndarray:
@@ -243,77 +217,24 @@ class HalfSpaceTrees:
     def learn(
         self, rows: np.ndarray, features: np.ndarray, leaves: np.ndarray | None = None
     ) -> None:
-        """Add one point to each of ``rows`` (distinct), rolling windows that complete.
-
-        ``leaves``: the points' :meth:`leaves`, computed here when not given.
-        """
+        """Add one point to each of ``rows`` (distinct), rolling windows that complete."""
         if len(rows):
             self.state.ensure(int(rows.max()) + 1)
         if leaves is None:
-            local = self._local(features)
-        else:
-            local = np.ascontiguousarray(leaves % self._n_leaves, dtype=self._leaf)
-        self._learn(rows, local, leaves)
-
-    def _learn(self, rows: np.ndarray, local: np.ndarray, leaves: np.ndarray | None) -> None:
+            leaves = self.leaves(rows, features)
         s = self.state
-        counter = s.counter[rows]
-        if self.keeps_points:
-            # Each point's leaves go to its slot of the window, side by side: one write.
-            slots = self._point_slots()
-            slots[rows * self.window_size + counter] = local.view(slots.dtype).ravel()
-        else:
-            # Rows are distinct, so no leaf cell repeats.
-            flat_view(s.l_leaf)[
-                (self._flat(rows, local) if leaves is None else leaves).ravel()
-            ] += 1
-        counter += 1
-        s.counter[rows] = counter
+        # Rows are distinct, so no leaf cell repeats.
+        flat_view(s.l_leaf)[leaves.ravel()] += 1
+        counter = s.counter[rows] + 1
         rolled = counter >= self.window_size
         if rolled.any():
             done = rows[rolled]
             for chunk in np.array_split(done, -(-len(done) // _ROLL_CHUNK)):
-                s.r_walk[chunk] = self.walks(self.window_counts(chunk))
-            if not self.keeps_points:
-                s.l_leaf[done] = 0
+                s.r_walk[chunk] = self.walks(s.l_leaf[chunk])
+            s.l_leaf[done] = 0
             s.first_window[done] = False
-            s.counter[done] = 0
-
-    def _point_slots(self) -> np.ndarray:
-        """``l_points`` as one element a (row, slot): the leaves of a point, as bytes."""
-        by_slot = self.state.l_points.reshape(-1, self.n_trees)  # a view (contiguous arrays)
-        return by_slot.view(self._slot).reshape(-1)
-
-    def window_counts(self, rows: np.ndarray) -> np.ndarray:
-        """How many points of each row's filling window reached each leaf of each tree,
-        ``(len(rows), n_trees, 2**height)`` in the mass dtype.
-
-        >>> hst = HalfSpaceTrees(n_features=1, n_trees=2, height=2, window_size=4, seed=1)
-        >>> hst.learn(np.array([0]), np.array([[0.1]]))
-        >>> hst.learn(np.array([0]), np.array([[0.9]]))
-        >>> hst.window_counts(np.array([0])).sum(axis=2).tolist()  # two points a tree
-        [[2, 2]]
-        """
-        s = self.state
-        if not self.keeps_points:
-            return s.l_leaf[rows]
-        return counts_from_points(s.l_points[rows], s.counter[rows], self._n_leaves, self._mass)
-
-    def adapt(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Arrays of :attr:`state` (a checkpoint's) in this instance's layout of the filling
-        window: ``l_leaf`` counts become ``l_points`` leaves or the other way round (the
-        order of a window's points does not matter to its counts)."""
-        out = dict(arrays)
-        counter = out.get("counter")
-        if counter is None:
-            return out
-        if self.keeps_points and "l_leaf" in out and "l_points" not in out:
-            counts = out.pop("l_leaf")
-            out["l_points"] = points_from_counts(counts, self.window_size, self._leaf)
-        elif not self.keeps_points and "l_points" in out and "l_leaf" not in out:
-            points = out.pop("l_points")
-            out["l_leaf"] = counts_from_points(points, counter, self._n_leaves, self._mass)
-        return out
+            counter[rolled] = 0
+        s.counter[rows] = counter
 
     def walks(self, leaf_counts: np.ndarray) -> np.ndarray:
         """Each leaf's walk total over a window, less the root's mass and halved, from
@@ -362,52 +283,10 @@ class HalfSpaceTrees:
         """Score each point, then learn it (rows distinct): the online protocol."""
         if len(rows):
             self.state.ensure(int(rows.max()) + 1)
-        local = self._local(features)
-        leaves = self._flat(rows, local)
+        leaves = self.leaves(rows, features)
         scores = self.score(rows, features, leaves)
-        self._learn(rows, local, leaves)
+        self.learn(rows, features, leaves)
         return scores
-
-
-def counts_from_points(
-    points: np.ndarray, counter: np.ndarray, n_leaves: int, dtype: np.dtype
-) -> np.ndarray:
-    """Counts per leaf ``(streams, trees, n_leaves)`` of the first ``counter`` points of
-    each stream's window of leaves ``points`` ``(streams, window, trees)``.
-
-    >>> points = np.array([[[1, 0], [1, 3], [2, 2]]])  # a window of 3, 2 trees
-    >>> counts_from_points(points, np.array([2]), 4, np.dtype(np.uint8)).tolist()
-    [[[0, 2, 0, 0], [1, 0, 0, 1]]]
-    """
-    streams, window, trees = points.shape
-    first_cell = (np.arange(streams)[:, None] * trees + np.arange(trees)) * n_leaves
-    cells = points + first_cell[:, None, :]
-    if (counter < window).any():  # not when windows complete: every point counts
-        cells = cells[np.arange(window)[None, :] < counter[:, None]]
-    counts = np.bincount(cells.ravel(), minlength=streams * trees * n_leaves)
-    return counts.reshape(streams, trees, n_leaves).astype(dtype)
-
-
-def points_from_counts(counts: np.ndarray, window: int, dtype: np.dtype) -> np.ndarray:
-    """A window of leaves ``(streams, window, trees)`` with the given counts per leaf
-    ``(streams, trees, leaves)``, leaf by leaf in order, the slots past each stream's
-    points 0; ``ValueError`` when a tree counts more points than the window holds.
-
-    >>> counts = np.array([[[0, 2, 0, 0], [1, 0, 0, 1]]])
-    >>> points_from_counts(counts, 3, np.dtype(np.uint8))[0].tolist()
-    [[1, 0], [1, 3], [0, 0]]
-    """
-    streams, trees, leaves = counts.shape
-    out = np.zeros((streams * trees, window), dtype=dtype)
-    per_run = counts.reshape(streams * trees, leaves).astype(np.int64)
-    length = per_run.sum(axis=1)
-    if len(length) and int(length.max()) > window:
-        raise ValueError(f"a tree counts {int(length.max())} points, the window holds {window}")
-    leaf = np.repeat(np.tile(np.arange(leaves), streams * trees), per_run.ravel())
-    run = np.repeat(np.arange(streams * trees), length)
-    slot = np.arange(len(leaf)) - np.repeat(np.cumsum(length) - length, length)
-    out[run, slot] = leaf
-    return np.ascontiguousarray(out.reshape(streams, trees, window).transpose(0, 2, 1))
 
 
 _ROLL_CHUNK = 256

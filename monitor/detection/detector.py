@@ -22,7 +22,6 @@ For each point, in this order (each point is scored before it is learned):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -659,11 +658,7 @@ class Detector:
         A stream already live is overwritten. Streams beyond ``streams.max_streams``
         get no row (``-1`` in the result). Raises ``ValueError``, changing nothing,
         when the arrays do not match this detector's models (names, shapes, dtypes).
-        The half-space trees' filling window is taken in either layout
-        (:meth:`HalfSpaceTrees.adapt`): checkpoints written before the trees kept their
-        points' leaves restore as they were.
         """
-        snapshot = self._adapt_trees(snapshot)
         expected = {
             f"{component}.{name}": (state.specs[name], state.capacity)
             for component, state in self.components().items()
@@ -706,16 +701,6 @@ class Detector:
             table.state.last_seen[target] = table.clock()
             table.state.owner[target] = owner
         return rows
-
-    def _adapt_trees(self, snapshot: StreamSnapshot) -> StreamSnapshot:
-        prefix = "trees."
-        trees = {k[len(prefix) :]: v for k, v in snapshot.arrays.items() if k.startswith(prefix)}
-        adapted = self.trees.adapt(trees)
-        if adapted.keys() == trees.keys():
-            return snapshot
-        arrays = {k: v for k, v in snapshot.arrays.items() if not k.startswith(prefix)}
-        arrays.update((prefix + name, values) for name, values in adapted.items())
-        return dataclasses.replace(snapshot, arrays=arrays)
 
     def drop_streams(self, rows: np.ndarray) -> None:
         """Forget the streams in ``rows`` (e.g. of a partition moved to another daemon)."""

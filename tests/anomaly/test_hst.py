@@ -114,15 +114,10 @@ def test_windows_completing_together_are_summarised_in_chunks(monkeypatch):
     np.testing.assert_array_equal(chunked.score(rows, data[44]), whole.score(rows, data[44]))
 
 
-def test_the_filling_window_is_kept_in_the_layout_that_takes_fewer_bytes():
-    default = HalfSpaceTrees(1, window_size=250)  # 250 leaves of a byte, or 256 counts
-    assert default.keeps_points and default.state.l_points.shape == (16, 250, 10)
-    assert default.state.l_points.dtype == np.uint8
-    tall = HalfSpaceTrees(1, height=9, window_size=250)  # 250 x 2 bytes, or 512 counts
-    assert tall.keeps_points and tall.state.l_points.dtype == np.uint16
-    wide = HalfSpaceTrees(1, window_size=1000)  # 1,000 leaves, or 256 counts of 2 bytes
-    assert not wide.keeps_points and wide.state.l_leaf.shape == (16, 10, 256)
-    assert wide.state.l_leaf.dtype == np.uint16
+def test_leaf_counts_of_the_filling_window_have_the_mass_dtype():
+    assert HalfSpaceTrees(1, height=9, window_size=250).state.l_leaf.shape == (16, 10, 512)
+    assert HalfSpaceTrees(1, window_size=250).state.l_leaf.dtype == np.uint8
+    assert HalfSpaceTrees(1, window_size=1000).state.l_leaf.dtype == np.uint16
     with pytest.raises(ValueError, match="window_size"):
         HalfSpaceTrees(1, window_size=70_000)
 
@@ -152,35 +147,3 @@ def test_trees_too_large_for_a_table_are_walked(monkeypatch):
     leaves = hst.leaves(np.zeros(50, dtype=np.intp), features)
     assert hst.table is False
     np.testing.assert_array_equal(leaves % hst._n_leaves, hst.walk(features))
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_points_and_counts_convert_both_ways(seed):
-    rng = np.random.default_rng(seed)
-    counter = rng.integers(0, 31, 7)
-    points = rng.integers(0, 16, (7, 30, 4)).astype(np.uint8)
-    counts = hst_module.counts_from_points(points, counter, 16, np.dtype(np.uint8))
-    assert counts.sum(axis=2).tolist() == [[c] * 4 for c in counter.tolist()]
-    again = hst_module.points_from_counts(counts, 30, np.dtype(np.uint8))
-    recounted = hst_module.counts_from_points(again, counter, 16, np.dtype(np.uint8))
-    np.testing.assert_array_equal(recounted, counts)
-    with pytest.raises(ValueError, match="window holds"):
-        hst_module.points_from_counts(counts, 20, np.dtype(np.uint8))
-
-
-def test_state_saved_as_counts_restores_into_points_and_scores_the_same():
-    rng = np.random.default_rng(4)
-    data = rng.uniform(0, 1, (700, 3, 3))  # 700 points of 3 streams
-    rows = np.arange(3)
-    original = HalfSpaceTrees(3, seed=9, capacity=3)
-    for x in data[:420]:  # past one window, into the second
-        original.score_learn(rows, x)
-    assert original.keeps_points
-    saved = original.state.snapshot(rows)
-    # As a checkpoint written when the trees kept counts per leaf holds them:
-    saved["l_leaf"] = original.window_counts(rows)
-    del saved["l_points"]
-    restored = HalfSpaceTrees(3, seed=9, capacity=3)
-    restored.state.restore(rows, restored.adapt(saved))
-    for x in data[420:]:  # across the next window's end
-        np.testing.assert_array_equal(restored.score_learn(rows, x), original.score_learn(rows, x))

@@ -39,23 +39,6 @@ def test_imported_streams_score_the_rest_exactly_like_the_original():
     assert a.anomalous.any(), "the planted spike must be found by both"
 
 
-def test_streams_saved_with_the_trees_window_as_counts_import_and_score_the_same():
-    config = MonitorConfig()
-    original = Detector(config)
-    original.process(points(4, 0, 400))  # mid-window in the trees
-    rows = original.streams.owned_by([-1])
-    snapshot = original.export_streams(rows)
-    # The layout of checkpoints written before the trees kept their points' leaves:
-    snapshot.arrays["trees.l_leaf"] = original.trees.window_counts(rows)
-    del snapshot.arrays["trees.l_points"]
-    moved = Detector(config)
-    assert (moved.import_streams(snapshot) >= 0).all()
-    rest = points(4, 400, 700, spike_at=650)
-    np.testing.assert_array_equal(
-        original.process(rest).scored.score, moved.process(rest).scored.score
-    )
-
-
 def test_import_refuses_arrays_of_other_models_and_changes_nothing():
     original = Detector(MonitorConfig())
     original.process(points(2, 0, 50))

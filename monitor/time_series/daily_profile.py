@@ -135,16 +135,16 @@ class DailyProfile:
         """Mean and scale of each stream's bin at ``ts``, pooled with the prior: the
         deviation :meth:`z` compares with and its unit. ``tod_bins``: the bins of
         ``ts`` (:func:`time_of_day_bin`), when the caller has them."""
+        self.state.ensure_rows(rows)
         b = time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
-        return self._pooled(rows, b, prior_var, interval)
+        return self._pooled(rows * self.bins + b, prior_var, interval)
 
     def _pooled(
-        self, rows: np.ndarray, b: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
+        self, cells: np.ndarray, prior_var: np.ndarray, interval: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and scale of each row's bin ``b``, pooled with the prior."""
-        self.state.ensure_rows(rows)
+        """Mean and scale of each (row, bin) cell of the flat arrays (``row * bins +
+        bin``), pooled with the prior."""
         s = self.state
-        cells = rows * self.bins + b
         own = flat_view(s.weight).take(cells).astype(np.float64) / visits_per_bin(
             self.bins, interval
         )
@@ -172,12 +172,12 @@ class DailyProfile:
         self.state.ensure_rows(rows)
         s = self.state
         b = time_of_day_bin(self.bins, ts) if tod_bins is None else tod_bins
+        # (row, bin) cells of the flat arrays: take/put, faster than indexing [rows, b].
+        cells = rows * self.bins + b
         if self.clip_z > 0:
-            centre, scale = self._pooled(rows, b, prior_var, interval)
+            centre, scale = self._pooled(cells, prior_var, interval)
             reach = self.clip_z * scale
             deviation = centre + np.clip(deviation - centre, -reach, reach)
-        # (row, bin) cells of the flat arrays: take/put instead of [rows, b], twice as fast.
-        cells = rows * self.bins + b
         mean_, var_, weight_ = flat_view(s.mean_), flat_view(s.var_), flat_view(s.weight)
         mean = mean_.take(cells).astype(np.float64)
         var = var_.take(cells).astype(np.float64)

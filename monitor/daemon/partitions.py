@@ -180,9 +180,9 @@ class Partitions:
         """
         self._commit_written(wait=True)
         keys = self._dirty(partitions)
-        if keys:
-            self.settle()
         if self.store is None:
+            if keys:
+                self.settle()  # with checkpoints, each copy (_export) settles first
             self._commit_offsets([(key, self.positions[key]) for key in keys])
             return
         # Two partitions written at once (the checksum and the writes release the
